@@ -1,0 +1,81 @@
+//! Small durable files in the partition directory: offset checkpoints (written to a temp file,
+//! fsynced, then renamed over the old one) and the clean-shutdown marker.
+
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::path::Path;
+
+use crate::error::LogError;
+
+/// Checkpoint holding the log start offset (advanced by DeleteRecords).
+pub(crate) const LOG_START_FILE: &str = "log-start-offset";
+/// Checkpoint holding the recovery point: every offset below it has been fsynced.
+pub(crate) const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// Marker written by a clean close; its presence at open skips the recovery scan.
+pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+/// Suffix of checkpoint files being written.
+pub(crate) const TMP_SUFFIX: &str = ".tmp";
+
+/// Reads an offset checkpoint; `None` when missing or unreadable as a number (with a warning).
+pub(crate) fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
+    let path = dir.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == ErrorKind::InvalidData => String::new(),
+        Err(e) => return Err(LogError::io("read", &path)(e)),
+    };
+    match text.trim().parse::<i64>() {
+        Ok(v) if v >= 0 => Ok(Some(v)),
+        _ => {
+            tracing::warn!(path = %path.display(), "ignoring unreadable checkpoint file");
+            Ok(None)
+        }
+    }
+}
+
+/// Durably replaces the checkpoint `name` with `value`.
+pub(crate) fn write_offset(dir: &Path, name: &str, value: i64) -> Result<(), LogError> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!("{name}{TMP_SUFFIX}"));
+    let mut file = File::create(&tmp).map_err(LogError::io("create", &tmp))?;
+    file.write_all(format!("{value}\n").as_bytes())
+        .map_err(LogError::io("write", &tmp))?;
+    file.sync_all().map_err(LogError::io("fsync", &tmp))?;
+    drop(file);
+    std::fs::rename(&tmp, &path).map_err(LogError::io("rename", &path))?;
+    sync_dir(dir)
+}
+
+/// Durably creates the (empty) file `name`.
+pub(crate) fn write_marker(dir: &Path, name: &str) -> Result<(), LogError> {
+    let path = dir.join(name);
+    let file = File::create(&path).map_err(LogError::io("create", &path))?;
+    file.sync_all().map_err(LogError::io("fsync", &path))?;
+    sync_dir(dir)
+}
+
+/// Fsyncs a directory so that file creations, renames and removals in it are durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), LogError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LogError::io("fsync", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_round_trip_and_garbage_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_offset(dir.path(), "x").unwrap(), None);
+        write_offset(dir.path(), "x", 42).unwrap();
+        assert_eq!(read_offset(dir.path(), "x").unwrap(), Some(42));
+        write_offset(dir.path(), "x", 7).unwrap();
+        assert_eq!(read_offset(dir.path(), "x").unwrap(), Some(7));
+        std::fs::write(dir.path().join("x"), b"\xffnot a number").unwrap();
+        assert_eq!(read_offset(dir.path(), "x").unwrap(), None);
+        assert!(!dir.path().join(format!("x{TMP_SUFFIX}")).exists());
+    }
+}

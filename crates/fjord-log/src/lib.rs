@@ -1,0 +1,69 @@
+//! `fjord-log`: one Kafka partition's log on disk.
+//!
+//! The crate stores magic-v2 record batches for a single partition: segments, sparse offset
+//! and time indexes, appends, reads, truncation, retention, DeleteRecords (the log start
+//! offset) and crash recovery. It knows record batches as bytes with a 61-byte header (and can
+//! walk the records of uncompressed ones); it knows nothing of sockets or Kafka requests.
+//!
+//! # Main types
+//!
+//! * [`Log`] — the partition log; [`LogConfig`] its settings; [`AppendInfo`] and
+//!   [`ReadResult`] what appends and reads return.
+//! * [`BatchHeader`] and [`validate_batches`] — parsing and validating produce payloads.
+//! * [`LogError`] and [`BatchError`] — errors with structured fields.
+//! * [`testing`] — builders for valid batches, for this crate's and other crates' tests.
+//!
+//! Time is never read from a clock: every operation that needs it takes `now_ms`.
+//!
+//! # On-disk layout
+//!
+//! Inside the partition directory (`<topic>-<partition>`):
+//!
+//! * `<base offset, 20 digits>.log` — a segment: whole batches back to back, as received
+//!   (with the log's base offsets and leader epoch written into their headers).
+//! * `<base>.index` — sparse offset index: big-endian `(relative offset u32, position u32)`
+//!   entries, one every `index_interval_bytes` of log data.
+//! * `<base>.timeindex` — sparse time index: `(timestamp i64, relative offset u32)` entries,
+//!   written with an offset index entry when the segment's max timestamp has grown.
+//! * `log-start-offset`, `recovery-point` — decimal offset checkpoints (written to a temp
+//!   file, fsynced and renamed).
+//! * `clean-shutdown` — written by [`Log::close`], removed by [`Log::open`].
+//!
+//! Indexes live in memory as well; their files only serve restarts.
+//!
+//! # Flows
+//!
+//! **Append**: the broker validates a produce payload with [`validate_batches`], then calls
+//! [`Log::append`], which writes base offsets and the leader epoch into the batch headers (both
+//! outside the CRC), rolls a new segment if the active one is full or old, writes the bytes with
+//! one positional write (so a killed process loses nothing that was acknowledged), and updates
+//! the indexes. Fsyncs happen on [`Log::flush`] or every `flush_interval_messages` records.
+//!
+//! **Read**: [`Log::read`] finds the segment by base offset, the nearest index entry at or
+//! below the offset, walks batch headers to the batch containing the offset, then collects
+//! whole batches up to `max_offset` and `max_bytes` (always at least one) with positional
+//! reads, so reads only need `&self`.
+//!
+//! **Open**: without a clean-shutdown marker, segments from the recovery point on are re-read
+//! with CRC checks and cut at the first bad batch; see [`Log::open`].
+
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod batch;
+mod checkpoint;
+mod error;
+mod index;
+mod log;
+mod lookup;
+mod maintenance;
+mod reader;
+mod record;
+mod recovery;
+mod segment;
+pub mod testing;
+
+pub use batch::{BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches};
+pub use error::{BatchError, LogError};
+pub use log::{AppendInfo, Log, LogConfig, ReadResult};
+pub use record::{Record, RecordIter, iter_records};

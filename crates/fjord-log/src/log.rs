@@ -1,0 +1,384 @@
+//! [`Log`]: one partition's log, its configuration and the append/read paths.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+
+use crate::batch::{BatchHeader, LENGTH_OVERHEAD, set_offset_and_epoch};
+use crate::checkpoint::{
+    CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, sync_dir, write_marker, write_offset,
+};
+use crate::error::LogError;
+use crate::segment::Segment;
+
+/// Settings of one partition's log (Kafka's topic-level `segment.bytes`, `segment.ms`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Roll to a new segment when an append would make the active one larger (`segment.bytes`).
+    pub segment_bytes: u64,
+    /// Roll when the active segment's first append is this old (`segment.ms`); `None` = never.
+    pub roll_ms: Option<i64>,
+    /// Delete segments whose newest timestamp is older than this (`retention.ms`); `None` = keep forever.
+    pub retention_ms: Option<i64>,
+    /// Delete oldest segments while the log is larger than this (`retention.bytes`); `None` = unlimited.
+    pub retention_bytes: Option<u64>,
+    /// Fsync after this many appended records (`flush.messages`); `None` = never by count.
+    pub flush_interval_messages: Option<u64>,
+    /// Bytes of log data between offset index entries (`index.interval.bytes`).
+    pub index_interval_bytes: u32,
+}
+
+/// Seven days in milliseconds.
+const SEVEN_DAYS_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+
+impl Default for LogConfig {
+    /// Kafka's defaults: 1 GiB segments, 7-day roll and retention, no size limit, no forced
+    /// flushes, an index entry every 4 KiB.
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1 << 30,
+            roll_ms: Some(SEVEN_DAYS_MS),
+            retention_ms: Some(SEVEN_DAYS_MS),
+            retention_bytes: None,
+            flush_interval_messages: None,
+            index_interval_bytes: 4096,
+        }
+    }
+}
+
+/// What [`Log::append`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset given to the first record.
+    pub first_offset: i64,
+    /// Offset given to the last record.
+    pub last_offset: i64,
+    /// Largest `max_timestamp` of the appended batches.
+    pub max_timestamp: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+}
+
+/// What [`Log::read`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadResult {
+    /// Whole batches, back to back (possibly empty).
+    pub records: Bytes,
+    /// High watermark at the time of the read.
+    pub high_watermark: i64,
+    /// Log start offset at the time of the read.
+    pub log_start_offset: i64,
+    /// Log end offset at the time of the read.
+    pub log_end_offset: i64,
+}
+
+/// One partition's log on disk. See the crate documentation for the layout and flows.
+///
+/// Invariants: `segments` is never empty, is sorted by base offset, and the last one is the
+/// active segment that appends go to; `log_start_offset <= high_watermark <= log_end_offset`.
+#[derive(Debug)]
+pub struct Log {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) high_watermark: i64,
+    pub(crate) recovery_point: i64,
+    pub(crate) unflushed: u64,
+    /// Files were created or removed since the directory was last fsynced.
+    pub(crate) dir_dirty: bool,
+}
+
+impl Log {
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Replaces the configuration (topic config change); applies from the next operation on.
+    pub fn set_config(&mut self, c: LogConfig) {
+        self.config = c;
+    }
+
+    /// First offset that can be read.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset()
+    }
+
+    /// The high watermark (last committed offset + 1).
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Sets the high watermark, clamped to `[log_start_offset, log_end_offset]`. The broker
+    /// calls it; a single-node broker sets it to the log end offset after each append.
+    pub fn set_high_watermark(&mut self, hw: i64) {
+        self.high_watermark = hw.clamp(self.log_start_offset, self.log_end_offset());
+    }
+
+    /// Records appended since the last flush.
+    pub fn unflushed_messages(&self) -> u64 {
+        self.unflushed
+    }
+
+    /// Total bytes of all segment files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(Segment::size).sum()
+    }
+
+    /// Number of segments (including the active one).
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    pub(crate) fn active(&self) -> &Segment {
+        &self.segments[self.segments.len() - 1]
+    }
+
+    pub(crate) fn active_mut(&mut self) -> &mut Segment {
+        let last = self.segments.len() - 1;
+        &mut self.segments[last]
+    }
+
+    fn out_of_range(&self, offset: i64) -> LogError {
+        LogError::OffsetOutOfRange {
+            offset,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Appends already-validated batches: `batches` is the produce payload and `headers` what
+    /// [`crate::validate_batches`] returned for it.
+    ///
+    /// Writes the base offsets (starting at the log end offset) and `leader_epoch` in place into
+    /// each batch header (both lie outside the CRC), then writes the bytes with a single
+    /// positional write to the active segment, so they are in the page cache (and survive a
+    /// process crash) when this returns. Rolls to a new segment first when the active one is
+    /// not empty and would exceed `segment_bytes` (or 32-bit index limits), or when its first
+    /// append is `roll_ms` older than `now_ms`. Updates the indexes and fsyncs once
+    /// `flush_interval_messages` records are unflushed.
+    pub fn append(
+        &mut self,
+        batches: &mut [u8],
+        headers: &[BatchHeader],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let invalid = |reason: String| Err(LogError::InvalidAppend { reason });
+        if headers.is_empty() {
+            return invalid("no batches to append".into());
+        }
+        let first_offset = self.log_end_offset();
+        let mut next = first_offset;
+        let mut pos = 0;
+        let mut max_timestamp = i64::MIN;
+        let mut records = 0u64;
+        let mut assigned = Vec::with_capacity(headers.len());
+        for h in headers {
+            let total = h.total_len();
+            let fits = pos + total <= batches.len() && batches.len() >= pos + LENGTH_OVERHEAD;
+            if !fits
+                || batches[pos + 8..pos + 12] != h.batch_length.to_be_bytes()
+                || h.last_offset_delta < 0
+            {
+                return invalid(format!(
+                    "batch header {} does not describe the bytes at {pos}",
+                    assigned.len()
+                ));
+            }
+            set_offset_and_epoch(&mut batches[pos..pos + total], next, leader_epoch);
+            assigned.push(BatchHeader {
+                base_offset: next,
+                partition_leader_epoch: leader_epoch,
+                ..h.clone()
+            });
+            next += h.offset_count();
+            max_timestamp = max_timestamp.max(h.max_timestamp);
+            records += u64::try_from(h.records_count).unwrap_or(0);
+            pos += total;
+        }
+        if pos != batches.len() {
+            return invalid(format!("headers cover {pos} of {} bytes", batches.len()));
+        }
+        let last_offset = next - 1;
+        if self.should_roll(batches.len() as u64, last_offset, now_ms) {
+            self.roll()?;
+        }
+        let active = self.active();
+        if active.size() + batches.len() as u64 > u64::from(u32::MAX)
+            || last_offset - active.base_offset() > i64::from(u32::MAX)
+        {
+            return invalid("append is too large for one segment".into());
+        }
+        let interval = self.config.index_interval_bytes;
+        self.active_mut()
+            .append(batches, &assigned, interval, now_ms)?;
+        self.unflushed += records;
+        if self
+            .config
+            .flush_interval_messages
+            .is_some_and(|n| self.unflushed >= n)
+        {
+            self.flush()?;
+        }
+        Ok(AppendInfo {
+            first_offset,
+            last_offset,
+            max_timestamp,
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    fn should_roll(&self, len: u64, last_offset: i64, now_ms: i64) -> bool {
+        let active = self.active();
+        if active.is_empty() {
+            return false;
+        }
+        let size = active.size() + len;
+        size > self.config.segment_bytes
+            || size > u64::from(u32::MAX)
+            || last_offset - active.base_offset() > i64::from(u32::MAX)
+            || self.roll_time_elapsed(now_ms)
+    }
+
+    pub(crate) fn roll_time_elapsed(&self, now_ms: i64) -> bool {
+        let active = self.active();
+        match (self.config.roll_ms, active.roll_base_ms()) {
+            (Some(roll_ms), Some(base)) => {
+                !active.is_empty() && now_ms.saturating_sub(base) >= roll_ms
+            }
+            _ => false,
+        }
+    }
+
+    /// Starts a new empty active segment at the log end offset (no-op if the active one is empty).
+    pub(crate) fn roll(&mut self) -> Result<(), LogError> {
+        if self.active().is_empty() {
+            return Ok(());
+        }
+        let base = self.log_end_offset();
+        let segment = Segment::create(&self.dir, base)?;
+        tracing::debug!(dir = %self.dir.display(), base, "rolled new segment");
+        self.segments.push(segment);
+        self.dir_dirty = true;
+        Ok(())
+    }
+
+    /// Reads whole batches starting with the batch that contains `offset` (even when `offset`
+    /// is in its middle), taking only batches whose last offset is below `max_offset` (the
+    /// caller passes the high watermark or the last stable offset), up to `max_bytes` in total —
+    /// but always the first whole batch when there is one, however large (KIP-74). Reads may
+    /// span segments.
+    ///
+    /// `offset` outside `[log_start_offset, log_end_offset]` is
+    /// [`LogError::OffsetOutOfRange`]; `offset == log_end_offset` gives empty records.
+    pub fn read(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+    ) -> Result<ReadResult, LogError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        if offset == self.log_end_offset() {
+            return Ok(self.empty_read());
+        }
+        let mut out = Vec::new();
+        let idx = self
+            .segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let mut start = match self.segments[idx].find_batch(offset)? {
+            Some((pos, _)) => Some((idx, pos)),
+            None if idx + 1 < self.segments.len() => Some((idx + 1, 0)),
+            None => None,
+        };
+        while let Some((idx, from)) = start.take() {
+            let segment = &self.segments[idx];
+            let mut to = from;
+            let mut done = false;
+            for item in segment.walk(from) {
+                let (pos, h) = item?;
+                let total = h.total_len();
+                let first = out.is_empty() && to == from;
+                if h.last_offset() >= max_offset
+                    || (!first && out.len() + (to - from) as usize + total > max_bytes)
+                {
+                    done = true;
+                    break;
+                }
+                to = pos + total as u64;
+            }
+            if to > from {
+                let data = segment.read(from, (to - from) as usize)?;
+                if out.is_empty() {
+                    out = data;
+                } else {
+                    out.extend(data);
+                }
+            }
+            if !done && idx + 1 < self.segments.len() {
+                start = Some((idx + 1, 0));
+            }
+        }
+        Ok(ReadResult {
+            records: Bytes::from(out),
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset(),
+        })
+    }
+
+    fn empty_read(&self) -> ReadResult {
+        ReadResult {
+            records: Bytes::new(),
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Fsyncs every segment changed since the last flush (data and indexes), then advances the
+    /// persisted recovery point to the log end offset.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        for segment in &mut self.segments {
+            segment.flush()?;
+        }
+        if self.dir_dirty {
+            sync_dir(&self.dir)?;
+            self.dir_dirty = false;
+        }
+        let leo = self.log_end_offset();
+        if self.recovery_point != leo {
+            write_offset(&self.dir, RECOVERY_POINT_FILE, leo)?;
+            self.recovery_point = leo;
+        }
+        self.unflushed = 0;
+        Ok(())
+    }
+
+    /// Flushes, then writes the clean-shutdown marker so that the next open skips the recovery scan.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()?;
+        write_marker(&self.dir, CLEAN_SHUTDOWN_FILE)
+    }
+
+    /// Removes the directory and everything in it.
+    pub fn delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).map_err(LogError::io("remove", &dir))
+    }
+}

@@ -1,0 +1,499 @@
+//! One segment: a `.log` file of whole batches plus its offset and time indexes.
+//!
+//! A segment covers offsets `[base_offset, next_offset)`. Its file only ever holds whole,
+//! validated batches: appends write whole batches, truncation cuts at batch boundaries and
+//! recovery cuts at the first batch that fails to check out.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
+use crate::error::LogError;
+use crate::index::{IndexFile, OffsetEntry, TimeEntry, floor_index, open_rw};
+use crate::reader::{ChunkReader, HEADER_CHUNK, HeaderWalker, SCAN_CHUNK, read_exact};
+
+/// Extension of segment data files.
+pub(crate) const LOG_EXT: &str = "log";
+/// Extension of offset index files.
+pub(crate) const INDEX_EXT: &str = "index";
+/// Extension of time index files.
+pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+
+/// File name of the `ext` file of the segment starting at `base`: 20 zero-padded digits.
+pub(crate) fn file_name(base: i64, ext: &str) -> String {
+    format!("{base:020}.{ext}")
+}
+
+/// Parses a segment file name into (base offset, extension).
+pub(crate) fn parse_file_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, ext) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let base: i64 = stem.parse().ok()?;
+    // Leave room for 32-bit relative offsets above the base.
+    (base < i64::MAX - i64::from(u32::MAX)).then_some((base, ext))
+}
+
+/// Running state derived from the batches of a segment, shared by append, load and recovery
+/// so that all three place index entries the same way.
+#[derive(Debug, Clone)]
+struct Tracker {
+    next_offset: i64,
+    /// (largest batch max-timestamp, base offset of the first batch carrying it).
+    max_timestamp: Option<(i64, i64)>,
+    bytes_since_index: u64,
+    last_time_entry: Option<i64>,
+}
+
+impl Tracker {
+    fn new(base: i64) -> Self {
+        Tracker {
+            next_offset: base,
+            max_timestamp: None,
+            bytes_since_index: 0,
+            last_time_entry: None,
+        }
+    }
+
+    /// Accounts for the batch `h` at `pos` and returns the index entries to add for it.
+    fn observe(
+        &mut self,
+        base: i64,
+        pos: u64,
+        h: &BatchHeader,
+        interval: u32,
+        may_index: bool,
+    ) -> (Option<OffsetEntry>, Option<TimeEntry>) {
+        let mut offset_entry = None;
+        if may_index && self.bytes_since_index >= u64::from(interval) {
+            offset_entry = Some(OffsetEntry {
+                rel: (h.base_offset - base) as u32,
+                pos: pos as u32,
+            });
+            self.bytes_since_index = 0;
+        }
+        self.bytes_since_index += h.total_len() as u64;
+        if self.max_timestamp.is_none_or(|(t, _)| h.max_timestamp > t) {
+            self.max_timestamp = Some((h.max_timestamp, h.base_offset));
+        }
+        let mut time_entry = None;
+        if offset_entry.is_some()
+            && let Some((t, o)) = self.max_timestamp
+            && self.last_time_entry.is_none_or(|last| t > last)
+        {
+            time_entry = Some(TimeEntry {
+                timestamp: t,
+                rel: (o - base) as u32,
+            });
+            self.last_time_entry = Some(t);
+        }
+        self.next_offset = h.last_offset() + 1;
+        (offset_entry, time_entry)
+    }
+}
+
+/// Checks what a header must satisfy to be accepted from disk at `pos` after `next_offset`.
+fn check_stored(h: &BatchHeader, pos: u64, next_offset: i64, base: i64) -> Result<(), String> {
+    if h.base_offset < next_offset {
+        return Err(format!(
+            "batch base offset {} is below the expected {next_offset}",
+            h.base_offset
+        ));
+    }
+    if h.last_offset_delta < 0 {
+        return Err(format!(
+            "negative last offset delta {}",
+            h.last_offset_delta
+        ));
+    }
+    if h.last_offset() - base > i64::from(u32::MAX) || pos > u64::from(u32::MAX) {
+        return Err("batch does not fit the segment's 32-bit index".into());
+    }
+    Ok(())
+}
+
+/// Offset index entries must increase strictly and point inside the file.
+fn offsets_sane(offsets: &[OffsetEntry], file_len: u64) -> bool {
+    offsets
+        .windows(2)
+        .all(|w| w[0].rel < w[1].rel && w[0].pos < w[1].pos)
+        && offsets.last().is_none_or(|e| u64::from(e.pos) < file_len)
+}
+
+/// Time entries must increase (timestamps strictly) and pair up with offset entries.
+fn times_sane(times: &[TimeEntry], offsets: &[OffsetEntry]) -> bool {
+    times
+        .windows(2)
+        .all(|w| w[0].timestamp < w[1].timestamp && w[0].rel <= w[1].rel)
+        && times.is_empty() == offsets.is_empty()
+        && match (times.last(), offsets.last()) {
+            (Some(t), Some(o)) => t.rel <= o.rel,
+            _ => true,
+        }
+}
+
+/// A segment of the log.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: File,
+    size: u64,
+    offset_index: IndexFile<OffsetEntry>,
+    time_index: IndexFile<TimeEntry>,
+    state: Tracker,
+    roll_base_ms: Option<i64>,
+    dirty: bool,
+}
+
+impl Segment {
+    /// Creates a new empty segment starting at `base` in `dir` (replacing stale files).
+    pub fn create(dir: &Path, base: i64) -> Result<Self, LogError> {
+        let log_path = dir.join(file_name(base, LOG_EXT));
+        let file = open_rw(&log_path, true)?;
+        Ok(Segment {
+            base_offset: base,
+            file,
+            size: 0,
+            offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
+            time_index: IndexFile::create(dir.join(file_name(base, TIME_INDEX_EXT)))?,
+            log_path,
+            state: Tracker::new(base),
+            roll_base_ms: None,
+            dirty: true,
+        })
+    }
+
+    /// Opens an existing segment. Its state is unknown until [`Segment::load`] or
+    /// [`Segment::recover`] has run.
+    pub fn open(dir: &Path, base: i64) -> Result<Self, LogError> {
+        let log_path = dir.join(file_name(base, LOG_EXT));
+        let file = open_rw(&log_path, false)?;
+        Ok(Segment {
+            base_offset: base,
+            file,
+            size: 0,
+            offset_index: IndexFile::open(dir.join(file_name(base, INDEX_EXT)))?,
+            time_index: IndexFile::open(dir.join(file_name(base, TIME_INDEX_EXT)))?,
+            log_path,
+            state: Tracker::new(base),
+            roll_base_ms: None,
+            dirty: false,
+        })
+    }
+
+    fn file_len(&self) -> Result<u64, LogError> {
+        Ok(self
+            .file
+            .metadata()
+            .map_err(LogError::io("stat", &self.log_path))?
+            .len())
+    }
+
+    /// Loads a segment trusted to hold whole valid batches (clean shutdown, or below the
+    /// recovery point): sanity-checks the indexes and walks the batch headers after the last
+    /// index entry to find the segment's end and max timestamp, adding index entries missing at
+    /// the tail. Returns false, changing nothing, when anything looks wrong; the caller then runs
+    /// [`Segment::recover`].
+    pub fn load(&mut self, interval: u32) -> Result<bool, LogError> {
+        let file_len = self.file_len()?;
+        let base = self.base_offset;
+        let offsets = self.offset_index.entries();
+        let times = self.time_index.entries();
+        if !self.offset_index.intact()
+            || !self.time_index.intact()
+            || !offsets_sane(offsets, file_len)
+            || !times_sane(times, offsets)
+        {
+            return Ok(false);
+        }
+        let mut state = Tracker::new(base);
+        let resume = offsets
+            .last()
+            .map(|e| (u64::from(e.pos), base + i64::from(e.rel)));
+        if let Some((_, offset)) = resume {
+            state.next_offset = offset;
+        }
+        if let Some(t) = times.last() {
+            state.max_timestamp = Some((t.timestamp, base + i64::from(t.rel)));
+            state.last_time_entry = Some(t.timestamp);
+        }
+        let mut reader = ChunkReader::new(&self.file, &self.log_path, file_len, HEADER_CHUNK);
+        let (mut new_offsets, mut new_times) = (Vec::new(), Vec::new());
+        let mut pos = resume.map_or(0, |(p, _)| p);
+        let mut first = true;
+        while pos < file_len {
+            let Some(bytes) = reader.slice(pos, BATCH_HEADER_LEN)? else {
+                return Ok(false);
+            };
+            let Ok(h) = BatchHeader::parse(bytes) else {
+                return Ok(false);
+            };
+            let resumed_here = first && resume.is_some();
+            if check_stored(&h, pos, state.next_offset, base).is_err()
+                || pos + h.total_len() as u64 > file_len
+                || (resumed_here && resume.is_some_and(|(_, offset)| offset != h.base_offset))
+            {
+                return Ok(false);
+            }
+            let (o, t) = state.observe(base, pos, &h, interval, !resumed_here);
+            new_offsets.extend(o);
+            new_times.extend(t);
+            pos += h.total_len() as u64;
+            first = false;
+        }
+        drop(reader);
+        self.size = file_len;
+        self.state = state;
+        if !new_offsets.is_empty() {
+            self.dirty = true;
+            self.offset_index.append(&new_offsets)?;
+            self.time_index.append(&new_times)?;
+        }
+        Ok(true)
+    }
+
+    /// Re-reads the whole segment, checking every batch (header, length, CRC, offsets), cuts
+    /// the file at the first batch that fails and rebuilds both indexes. Returns the number of
+    /// bytes cut off.
+    pub fn recover(&mut self, interval: u32) -> Result<u64, LogError> {
+        let file_len = self.file_len()?;
+        let base = self.base_offset;
+        let mut state = Tracker::new(base);
+        let (mut offsets, mut times) = (Vec::new(), Vec::new());
+        let mut reader = ChunkReader::new(&self.file, &self.log_path, file_len, SCAN_CHUNK);
+        let mut pos = 0;
+        while pos < file_len {
+            match next_valid_batch(&mut reader, pos, state.next_offset, base)? {
+                Ok(h) => {
+                    let (o, t) = state.observe(base, pos, &h, interval, true);
+                    offsets.extend(o);
+                    times.extend(t);
+                    pos += h.total_len() as u64;
+                }
+                Err(reason) => {
+                    tracing::warn!(
+                        segment = %self.log_path.display(),
+                        position = pos,
+                        bytes = file_len - pos,
+                        %reason,
+                        "truncating invalid data at the end of segment"
+                    );
+                    break;
+                }
+            }
+        }
+        drop(reader);
+        if pos < file_len {
+            self.file
+                .set_len(pos)
+                .map_err(LogError::io("truncate", &self.log_path))?;
+        }
+        self.size = pos;
+        self.state = state;
+        self.offset_index.rewrite(offsets)?;
+        self.time_index.rewrite(times)?;
+        self.dirty = true;
+        Ok(file_len - pos)
+    }
+
+    /// First offset of the segment.
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    /// One past the last offset in the segment (`base_offset` when empty).
+    pub fn next_offset(&self) -> i64 {
+        self.state.next_offset
+    }
+
+    /// Bytes of batch data.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether the segment holds no batch.
+    pub fn is_empty(&self) -> bool {
+        self.size == 0
+    }
+
+    /// (largest batch max-timestamp, base offset of the first batch carrying it).
+    pub fn max_timestamp(&self) -> Option<(i64, i64)> {
+        self.state.max_timestamp
+    }
+
+    /// The time-index entries (for timestamp lookups).
+    pub fn time_entries(&self) -> &[TimeEntry] {
+        self.time_index.entries()
+    }
+
+    /// Time from which `roll_ms` is counted: the first append's `now_ms` (or, for a segment
+    /// loaded from disk, as set by the log at open).
+    pub fn roll_base_ms(&self) -> Option<i64> {
+        self.roll_base_ms
+    }
+
+    /// Sets the time from which `roll_ms` is counted.
+    pub fn set_roll_base_ms(&mut self, ms: Option<i64>) {
+        self.roll_base_ms = ms;
+    }
+
+    /// Path of the `.log` file.
+    pub fn path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Appends `buf`, which holds exactly the batches `headers` (base offsets already assigned).
+    pub fn append(
+        &mut self,
+        buf: &[u8],
+        headers: &[BatchHeader],
+        interval: u32,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let start = self.size;
+        if let Err(e) = self.file.write_all_at(buf, start) {
+            // Best effort: do not leave a partial batch behind.
+            let _ = self.file.set_len(start);
+            return Err(LogError::io("write", &self.log_path)(e));
+        }
+        let (mut offsets, mut times) = (Vec::new(), Vec::new());
+        let mut pos = start;
+        for h in headers {
+            let (o, t) = self.state.observe(self.base_offset, pos, h, interval, true);
+            offsets.extend(o);
+            times.extend(t);
+            pos += h.total_len() as u64;
+        }
+        self.size = start + buf.len() as u64;
+        self.dirty = true;
+        self.roll_base_ms.get_or_insert(now_ms);
+        self.offset_index.append(&offsets)?;
+        self.time_index.append(&times)
+    }
+
+    /// Walks batch headers from the batch boundary `pos`.
+    pub fn walk(&self, pos: u64) -> HeaderWalker<'_> {
+        HeaderWalker::new(&self.file, &self.log_path, self.size, pos)
+    }
+
+    /// Finds the batch containing `offset` (or the first batch after it, when `offset` falls
+    /// below the segment or into a gap): its position and header. `None` past the end.
+    pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let offsets = self.offset_index.entries();
+        let start = floor_index(offsets, offset - self.base_offset, |e| i64::from(e.rel))
+            .map_or(0, |i| u64::from(offsets[i].pos));
+        for item in self.walk(start) {
+            let (pos, h) = item?;
+            if h.last_offset() >= offset {
+                return Ok(Some((pos, h)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads `len` bytes at `pos`.
+    pub fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>, LogError> {
+        read_exact(&self.file, &self.log_path, pos, len)
+    }
+
+    /// Cuts the segment so that it ends before the batch containing `offset`; returns the new
+    /// next offset.
+    pub fn truncate_to(&mut self, offset: i64, interval: u32) -> Result<i64, LogError> {
+        let Some((pos, _)) = self.find_batch(offset)? else {
+            return Ok(self.next_offset());
+        };
+        self.file
+            .set_len(pos)
+            .map_err(LogError::io("truncate", &self.log_path))?;
+        let offsets = self.offset_index.entries();
+        let keep_offsets = offsets.partition_point(|e| u64::from(e.pos) < pos);
+        let keep_times = match keep_offsets.checked_sub(1).map(|i| offsets[i].rel) {
+            Some(last_rel) => self
+                .time_index
+                .entries()
+                .partition_point(|t| t.rel <= last_rel),
+            None => 0,
+        };
+        self.offset_index.truncate(keep_offsets)?;
+        self.time_index.truncate(keep_times)?;
+        self.dirty = true;
+        if !self.load(interval)? {
+            self.recover(interval)?;
+        }
+        if self.is_empty() {
+            self.roll_base_ms = None;
+        }
+        Ok(self.next_offset())
+    }
+
+    /// Max timestamp of the first batch, if any (used to restart `roll_ms` after a reopen).
+    pub fn first_batch_max_timestamp(&self) -> Result<Option<i64>, LogError> {
+        match self.walk(0).next() {
+            Some(item) => Ok(Some(item?.1.max_timestamp)),
+            None => Ok(None),
+        }
+    }
+
+    /// Fsyncs data and indexes if anything changed since the last flush.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        if self.dirty {
+            self.file
+                .sync_data()
+                .map_err(LogError::io("fsync", &self.log_path))?;
+            self.offset_index.sync()?;
+            self.time_index.sync()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Deletes the segment's files.
+    pub fn delete(self) -> Result<(), LogError> {
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.path().to_path_buf(),
+            self.time_index.path().to_path_buf(),
+        ];
+        drop(self);
+        for path in paths {
+            remove_if_exists(&path)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads and checks the batch at `pos`: `Ok(Err(reason))` when it is invalid or torn.
+fn next_valid_batch(
+    reader: &mut ChunkReader<'_>,
+    pos: u64,
+    next_offset: i64,
+    base: i64,
+) -> Result<Result<BatchHeader, String>, LogError> {
+    let Some(bytes) = reader.slice(pos, BATCH_HEADER_LEN)? else {
+        return Ok(Err("torn batch header".into()));
+    };
+    let h = match BatchHeader::parse(bytes) {
+        Ok(h) => h,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    if let Err(reason) = check_stored(&h, pos, next_offset, base) {
+        return Ok(Err(reason));
+    }
+    let Some(batch) = reader.slice(pos, h.total_len())? else {
+        return Ok(Err("torn batch".into()));
+    };
+    Ok(check_crc(batch, &h, 0)
+        .map(|()| h)
+        .map_err(|e| e.to_string()))
+}
+
+/// Removes a file, treating "not found" as success.
+pub(crate) fn remove_if_exists(path: &Path) -> Result<(), LogError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LogError::io("remove", path)(e)),
+        _ => Ok(()),
+    }
+}

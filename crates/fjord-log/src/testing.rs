@@ -1,0 +1,173 @@
+//! Helpers for tests (of this crate and of crates using it): build valid magic-v2 batches and
+//! decode fetched bytes back into records. Not meant for production paths.
+
+use crate::batch::{BATCH_HEADER_LEN, BatchHeader, LENGTH_OVERHEAD, write_crc};
+use crate::error::BatchError;
+use crate::record::{iter_records, put_varint, put_varlong};
+
+/// A record to build: `(key, value, timestamp)`, `None` meaning null.
+pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
+/// Producer and header fields of a batch built by [`build_batch_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchSpec {
+    /// `baseOffset`.
+    pub base_offset: i64,
+    /// `partitionLeaderEpoch`.
+    pub partition_leader_epoch: i32,
+    /// `attributes` (the codec bits should be 0: records are written uncompressed).
+    pub attributes: i16,
+    /// `producerId` (-1 for a non-idempotent producer).
+    pub producer_id: i64,
+    /// `producerEpoch`.
+    pub producer_epoch: i16,
+    /// `baseSequence`.
+    pub base_sequence: i32,
+}
+
+impl Default for BatchSpec {
+    fn default() -> Self {
+        BatchSpec {
+            base_offset: 0,
+            partition_leader_epoch: -1,
+            attributes: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+        }
+    }
+}
+
+/// Builds a valid uncompressed magic-v2 batch (correct CRC) holding `records`, each a
+/// `(key, value, timestamp)`; `base_timestamp` is the first record's timestamp and
+/// `max_timestamp` the largest. With no records the result is a (invalid) zero-record batch.
+pub fn build_batch(base_offset: i64, records: &[TestRecord<'_>]) -> Vec<u8> {
+    build_batch_with(
+        &BatchSpec {
+            base_offset,
+            ..BatchSpec::default()
+        },
+        records,
+    )
+}
+
+/// [`build_batch`] with the header fields of `spec` (producer id, epoch, sequence, ...).
+pub fn build_batch_with(spec: &BatchSpec, records: &[TestRecord<'_>]) -> Vec<u8> {
+    let base_timestamp = records.first().map_or(-1, |r| r.2);
+    let max_timestamp = records.iter().map(|r| r.2).max().unwrap_or(-1);
+    let mut body = Vec::new();
+    for (i, (key, value, timestamp)) in records.iter().enumerate() {
+        let mut rec = vec![0u8]; // attributes
+        put_varlong(&mut rec, timestamp.wrapping_sub(base_timestamp));
+        put_varint(&mut rec, i as i32);
+        put_nullable(&mut rec, *key);
+        put_nullable(&mut rec, *value);
+        put_varint(&mut rec, 0); // headers
+        put_varint(&mut body, rec.len() as i32);
+        body.extend(rec);
+    }
+    let count = records.len() as i32;
+    raw_batch(spec, count - 1, count, base_timestamp, max_timestamp, &body)
+}
+
+/// Builds a batch whose records section is `payload` taken as is, e.g. to stand for a
+/// compressed batch (`attributes` with codec bits set): the log never decompresses, so any
+/// payload will do. The CRC is correct; `last_offset_delta` is `records_count - 1`.
+pub fn build_opaque_batch(
+    base_offset: i64,
+    attributes: i16,
+    records_count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    payload: &[u8],
+) -> Vec<u8> {
+    let spec = BatchSpec {
+        base_offset,
+        attributes,
+        ..BatchSpec::default()
+    };
+    raw_batch(
+        &spec,
+        records_count - 1,
+        records_count,
+        base_timestamp,
+        max_timestamp,
+        payload,
+    )
+}
+
+fn raw_batch(
+    spec: &BatchSpec,
+    last_offset_delta: i32,
+    records_count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(BATCH_HEADER_LEN + body.len());
+    out.extend(spec.base_offset.to_be_bytes());
+    out.extend(((BATCH_HEADER_LEN - LENGTH_OVERHEAD + body.len()) as i32).to_be_bytes());
+    out.extend(spec.partition_leader_epoch.to_be_bytes());
+    out.push(2); // magic
+    out.extend(0u32.to_be_bytes()); // crc, filled in below
+    out.extend(spec.attributes.to_be_bytes());
+    out.extend(last_offset_delta.to_be_bytes());
+    out.extend(base_timestamp.to_be_bytes());
+    out.extend(max_timestamp.to_be_bytes());
+    out.extend(spec.producer_id.to_be_bytes());
+    out.extend(spec.producer_epoch.to_be_bytes());
+    out.extend(spec.base_sequence.to_be_bytes());
+    out.extend(records_count.to_be_bytes());
+    out.extend(body);
+    write_crc(&mut out);
+    out
+}
+
+fn put_nullable(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => put_varint(out, -1),
+        Some(b) => {
+            put_varint(out, b.len() as i32);
+            out.extend(b);
+        }
+    }
+}
+
+/// A record decoded by [`decode_records`], with absolute offset and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedRecord {
+    /// Absolute offset (`base_offset + offset_delta`).
+    pub offset: i64,
+    /// Timestamp (the batch's `max_timestamp` for `LogAppendTime` batches).
+    pub timestamp: i64,
+    /// Key, `None` when null.
+    pub key: Option<Vec<u8>>,
+    /// Value, `None` when null.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Decodes every record of the uncompressed batches in `buf` (e.g. [`crate::ReadResult::records`]).
+pub fn decode_records(buf: &[u8]) -> Result<Vec<DecodedRecord>, BatchError> {
+    let mut out = Vec::new();
+    let mut position = 0;
+    while position < buf.len() {
+        let header = BatchHeader::parse_at(&buf[position..], position)?;
+        let batch = &buf[position..];
+        for record in iter_records(batch)? {
+            let record = record?;
+            let timestamp = if header.log_append_time() {
+                header.max_timestamp
+            } else {
+                header.base_timestamp.wrapping_add(record.timestamp_delta)
+            };
+            out.push(DecodedRecord {
+                offset: header.base_offset + i64::from(record.offset_delta),
+                timestamp,
+                key: record.key.map(<[u8]>::to_vec),
+                value: record.value.map(<[u8]>::to_vec),
+            });
+        }
+        position += header.total_len();
+    }
+    Ok(out)
+}

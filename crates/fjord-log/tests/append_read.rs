@@ -1,0 +1,336 @@
+//! Append, read (bounds, KIP-74), rolling, index and timestamp lookups.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use fjord_log::testing::{build_batch, build_opaque_batch, decode_records};
+use fjord_log::{Log, LogConfig, LogError, set_log_append_time, validate_batches};
+
+fn open(dir: &std::path::Path, config: LogConfig) -> Log {
+    Log::open(dir, config, 0).unwrap()
+}
+
+#[test]
+fn append_assigns_offsets_and_epoch_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.high_watermark()
+        ),
+        (0, 0, 0)
+    );
+    let a = append(&mut log, 3, 100);
+    assert_eq!(
+        (
+            a.first_offset,
+            a.last_offset,
+            a.max_timestamp,
+            a.log_start_offset
+        ),
+        (0, 2, 102, 0)
+    );
+    let mut two = batch(2, 200, 5);
+    two.extend(batch(4, 300, 5));
+    let (b, stored) = append_bytes(&mut log, two, 300);
+    assert_eq!(
+        (b.first_offset, b.last_offset, b.max_timestamp),
+        (3, 8, 303)
+    );
+    let headers = validate_batches(&stored).unwrap();
+    assert_eq!((headers[0].base_offset, headers[1].base_offset), (3, 5));
+    assert!(headers.iter().all(|h| h.partition_leader_epoch == 3));
+    assert_eq!(log.log_end_offset(), 9);
+    let all = read_all(&log);
+    assert_eq!(batch_ranges(&all), vec![(0, 2), (3, 4), (5, 8)]);
+    assert_eq!(&all[all.len() - stored.len()..], &stored[..]);
+    let records = decode_records(&all).unwrap();
+    assert_eq!(
+        records.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (0..9).collect::<Vec<_>>()
+    );
+    assert_eq!(records[4].timestamp, 201);
+}
+
+#[test]
+fn read_from_mid_batch_returns_the_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    append(&mut log, 5, 0);
+    append(&mut log, 5, 0);
+    let r = log.read(7, i64::MAX, usize::MAX).unwrap();
+    assert_eq!(batch_ranges(&r.records), vec![(5, 9)]);
+    assert_eq!(
+        (r.high_watermark, r.log_start_offset, r.log_end_offset),
+        (10, 0, 10)
+    );
+    let r = log.read(3, i64::MAX, usize::MAX).unwrap();
+    assert_eq!(batch_ranges(&r.records), vec![(0, 4), (5, 9)]);
+}
+
+#[test]
+fn max_bytes_limits_but_always_returns_first_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for _ in 0..4 {
+        append(&mut log, 2, 0);
+    }
+    let one = read_all(&log).len() / 4;
+    assert_eq!(
+        batch_ranges(&log.read(0, i64::MAX, 0).unwrap().records),
+        vec![(0, 1)]
+    );
+    assert_eq!(
+        batch_ranges(&log.read(0, i64::MAX, one - 1).unwrap().records),
+        vec![(0, 1)]
+    );
+    assert_eq!(
+        batch_ranges(&log.read(0, i64::MAX, 2 * one).unwrap().records).len(),
+        2
+    );
+    assert_eq!(
+        batch_ranges(&log.read(0, i64::MAX, 3 * one - 1).unwrap().records).len(),
+        2
+    );
+    assert_eq!(
+        batch_ranges(&log.read(2, i64::MAX, 3 * one).unwrap().records),
+        vec![(2, 3), (4, 5), (6, 7)]
+    );
+}
+
+#[test]
+fn max_offset_bounds_the_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for _ in 0..3 {
+        append(&mut log, 3, 0);
+    }
+    assert_eq!(
+        batch_ranges(&log.read(0, 6, usize::MAX).unwrap().records),
+        vec![(0, 2), (3, 5)]
+    );
+    assert_eq!(
+        batch_ranges(&log.read(0, 5, usize::MAX).unwrap().records),
+        vec![(0, 2)]
+    );
+    assert!(log.read(0, 2, usize::MAX).unwrap().records.is_empty());
+    log.set_high_watermark(3);
+    assert_eq!(log.high_watermark(), 3);
+    assert_eq!(
+        batch_ranges(&log.read(0, log.high_watermark(), 0).unwrap().records),
+        vec![(0, 2)]
+    );
+}
+
+#[test]
+fn out_of_range_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    assert!(log.read(0, i64::MAX, 100).unwrap().records.is_empty());
+    append(&mut log, 3, 0);
+    assert!(log.read(3, i64::MAX, 100).unwrap().records.is_empty());
+    let err = log.read(4, i64::MAX, 100).unwrap_err();
+    assert!(matches!(
+        err,
+        LogError::OffsetOutOfRange {
+            offset: 4,
+            log_start_offset: 0,
+            log_end_offset: 3
+        }
+    ));
+    assert!(matches!(
+        log.read(-1, i64::MAX, 100),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+    log.delete_records_before(2).unwrap();
+    assert!(matches!(
+        log.read(1, i64::MAX, 100),
+        Err(LogError::OffsetOutOfRange {
+            log_start_offset: 2,
+            ..
+        })
+    ));
+    // Reading at the start offset inside a batch returns that whole batch.
+    assert_eq!(
+        batch_ranges(&log.read(2, i64::MAX, 100).unwrap().records),
+        vec![(0, 2)]
+    );
+}
+
+#[test]
+fn rolls_by_size_and_reads_span_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(1, 0, 10).len() as u64;
+    let mut log = open(dir.path(), small_config(size * 3));
+    for i in 0..10 {
+        append(&mut log, 1, i);
+    }
+    assert_eq!(log.segment_count(), 4);
+    assert_eq!(log.size_bytes(), size * 10);
+    let names: Vec<_> = files(dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "00000000000000000000.log",
+            "00000000000000000003.log",
+            "00000000000000000006.log",
+            "00000000000000000009.log"
+        ]
+    );
+    assert!(dir.path().join("00000000000000000003.index").exists());
+    assert!(dir.path().join("00000000000000000003.timeindex").exists());
+    assert_eq!(
+        batch_ranges(&log.read(2, i64::MAX, (size * 4) as usize).unwrap().records).len(),
+        4
+    );
+    // A batch larger than the segment size goes alone into its own segment.
+    append_bytes(&mut log, batch(1, 0, 1000), 0);
+    assert_eq!(log.segment_count(), 5);
+    append(&mut log, 1, 0);
+    assert_eq!(log.segment_count(), 6);
+}
+
+#[test]
+fn rolls_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        roll_ms: Some(100),
+        ..LogConfig::default()
+    };
+    let mut log = Log::open(dir.path(), config, 1000).unwrap();
+    assert!(!log.maybe_roll(5000).unwrap(), "empty segment never rolls");
+    append_bytes(&mut log, batch(1, 0, 1), 1000);
+    append_bytes(&mut log, batch(1, 0, 1), 1099);
+    assert_eq!(log.segment_count(), 1);
+    append_bytes(&mut log, batch(1, 0, 1), 1100);
+    assert_eq!(log.segment_count(), 2);
+    assert!(!log.maybe_roll(1150).unwrap());
+    assert!(log.maybe_roll(1200).unwrap());
+    assert_eq!(log.segment_count(), 3);
+    assert!(!log.maybe_roll(9999).unwrap());
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(0, 0), (1, 1), (2, 2)]);
+}
+
+#[test]
+fn index_lookups_over_many_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 100,
+        ..small_config(2000)
+    };
+    let mut log = open(dir.path(), config);
+    let mut ranges = Vec::new();
+    for i in 0..300 {
+        let a = append_bytes(&mut log, batch(1 + i % 4, i as i64, i % 50), 0).0;
+        ranges.push((a.first_offset, a.last_offset));
+    }
+    assert!(log.segment_count() > 10);
+    for offset in 0..log.log_end_offset() {
+        let r = log.read(offset, i64::MAX, 1).unwrap();
+        let got = batch_ranges(&r.records);
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].0 <= offset && offset <= got[0].1,
+            "offset {offset} got {got:?}"
+        );
+        assert!(ranges.contains(&got[0]));
+    }
+}
+
+#[test]
+fn offset_for_timestamp_finds_exact_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 1,
+        ..small_config(150)
+    };
+    let mut log = open(dir.path(), config);
+    assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
+    // Non-monotone timestamps inside and across batches.
+    let recs: [&[i64]; 4] = [&[10, 30, 20], &[25, 5], &[40, 41], &[35, 50, 45]];
+    for ts in recs {
+        let r: Vec<_> = ts.iter().map(|&t| (None, Some(&b"x"[..]), t)).collect();
+        append_bytes(&mut log, build_batch(0, &r), 0);
+    }
+    assert!(log.segment_count() > 1);
+    // offsets: 0:10 1:30 2:20 3:25 4:5 5:40 6:41 7:35 8:50 9:45
+    let ts = [10, 30, 20, 25, 5, 40, 41, 35, 50, 45];
+    for target in 0..60 {
+        let expected = ts
+            .iter()
+            .position(|&t| t >= target)
+            .map(|o| (o as i64, ts[o]));
+        assert_eq!(
+            log.offset_for_timestamp(target).unwrap(),
+            expected,
+            "target {target}"
+        );
+    }
+    // Records below the log start offset are not answers.
+    log.delete_records_before(2).unwrap();
+    assert_eq!(log.offset_for_timestamp(10).unwrap(), Some((2, 20)));
+    assert_eq!(log.offset_for_timestamp(26).unwrap(), Some((5, 40)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((8, 50)));
+}
+
+#[test]
+fn timestamps_of_compressed_and_log_append_time_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.max_timestamp().unwrap(), None);
+    append_bytes(
+        &mut log,
+        build_batch(
+            0,
+            &[(None, None, 100), (None, None, 130), (None, None, 120)],
+        ),
+        0,
+    );
+    append_bytes(
+        &mut log,
+        build_opaque_batch(0, 4, 5, 150, 250, b"zstd bytes"),
+        0,
+    );
+    let mut lat = build_batch(0, &[(None, None, 1), (None, None, 2)]);
+    set_log_append_time(&mut lat, 260).unwrap();
+    append_bytes(&mut log, lat, 0);
+    // Compressed batch (offsets 3..7): base offset and its max timestamp.
+    assert_eq!(log.offset_for_timestamp(240).unwrap(), Some((3, 250)));
+    // LogAppendTime batch (offsets 8..9): every record carries 260.
+    assert_eq!(log.offset_for_timestamp(255).unwrap(), Some((8, 260)));
+    assert_eq!(log.offset_for_timestamp(200).unwrap(), Some((3, 250)));
+    assert_eq!(log.offset_for_timestamp(125).unwrap(), Some((1, 130)));
+    assert_eq!(log.offset_for_timestamp(261).unwrap(), None);
+    assert_eq!(log.max_timestamp().unwrap(), Some((8, 260)));
+    append_bytes(&mut log, build_opaque_batch(0, 1, 3, 150, 400, b"gzip"), 0);
+    assert_eq!(log.max_timestamp().unwrap(), Some((10, 400)));
+}
+
+#[test]
+fn max_timestamp_picks_first_record_with_largest_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(300));
+    append_bytes(
+        &mut log,
+        build_batch(0, &[(None, None, 5), (None, None, 9), (None, None, 9)]),
+        0,
+    );
+    append_bytes(
+        &mut log,
+        build_batch(0, &[(None, None, 9), (None, None, 7)]),
+        0,
+    );
+    assert_eq!(log.max_timestamp().unwrap(), Some((1, 9)));
+    append_bytes(
+        &mut log,
+        build_batch(0, &[(None, None, 1), (None, None, 12)]),
+        0,
+    );
+    assert_eq!(log.max_timestamp().unwrap(), Some((6, 12)));
+}

@@ -1,0 +1,248 @@
+//! Retention, DeleteRecords, truncation, flushing and deletion.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use fjord_log::{BatchHeader, Log, LogConfig, LogError, validate_batches};
+
+fn open(dir: &std::path::Path, config: LogConfig) -> Log {
+    Log::open(dir, config, 0).unwrap()
+}
+
+#[test]
+fn retention_by_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(1, 0, 10).len() as u64;
+    let config = LogConfig {
+        retention_ms: Some(1000),
+        ..small_config(size * 2)
+    };
+    let mut log = open(dir.path(), config);
+    for ts in [100, 200, 300, 400, 5000, 5100] {
+        append(&mut log, 1, ts);
+    }
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.apply_retention(1000).unwrap(), 0);
+    assert_eq!(log.apply_retention(1401).unwrap(), 2);
+    assert_eq!((log.log_start_offset(), log.segment_count()), (4, 1));
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(4, 4), (5, 5)]);
+    // The active segment expired: it is rolled, then deleted.
+    assert_eq!(log.apply_retention(7000).unwrap(), 1);
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.segment_count()
+        ),
+        (6, 6, 1)
+    );
+    assert!(read_all(&log).is_empty());
+    append(&mut log, 1, 8000);
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(6, 6)]);
+    // Retention disabled keeps everything.
+    log.set_config(LogConfig {
+        retention_ms: None,
+        ..log.config().clone()
+    });
+    assert_eq!(log.apply_retention(i64::MAX).unwrap(), 0);
+}
+
+#[test]
+fn retention_by_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(1, 0, 10).len() as u64;
+    let config = LogConfig {
+        retention_bytes: Some(size * 3),
+        ..small_config(size * 2)
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..7 {
+        append(&mut log, 1, 0);
+    }
+    assert_eq!(log.segment_count(), 4);
+    // 7 batches, limit 3: two segments of 2 can go (7 -> 3), the third would leave 1 < 3.
+    assert_eq!(log.apply_retention(0).unwrap(), 2);
+    assert_eq!(log.size_bytes(), size * 3);
+    assert_eq!(log.log_start_offset(), 4);
+    assert_eq!(log.apply_retention(0).unwrap(), 0);
+}
+
+#[test]
+fn retention_keeps_data_above_high_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(1, 0, 10).len() as u64;
+    let config = LogConfig {
+        retention_bytes: Some(0),
+        ..small_config(size)
+    };
+    let mut log = open(dir.path(), config);
+    for _ in 0..4 {
+        append(&mut log, 1, 0);
+    }
+    log.set_high_watermark(1);
+    assert_eq!(log.apply_retention(0).unwrap(), 1);
+    assert_eq!(log.log_start_offset(), 1);
+}
+
+#[test]
+fn delete_records_is_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(2, 0, 10).len() as u64;
+    let mut log = open(dir.path(), small_config(size * 2));
+    for _ in 0..5 {
+        append(&mut log, 2, 0);
+    }
+    assert_eq!(log.segment_count(), 3);
+    assert!(matches!(
+        log.delete_records_before(11),
+        Err(LogError::OffsetOutOfRange { offset: 11, .. })
+    ));
+    assert_eq!(log.delete_records_before(5).unwrap(), 5);
+    assert_eq!(log.segment_count(), 2, "segment [0, 4) is wholly below 5");
+    assert_eq!(
+        log.delete_records_before(3).unwrap(),
+        5,
+        "moving back is a no-op"
+    );
+    log.close().unwrap();
+    let log = open(dir.path(), small_config(size * 2));
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (5, 10));
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(4, 5), (6, 7), (8, 9)]);
+    drop(log); // crash
+    let mut log = open(dir.path(), small_config(size * 2));
+    assert_eq!(log.log_start_offset(), 5);
+    assert_eq!(log.delete_records_before(10).unwrap(), 10);
+    drop(log);
+    let log = open(dir.path(), small_config(size * 2));
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 10));
+}
+
+#[test]
+fn truncate_to_boundaries_mid_batch_and_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(3, 0, 10).len() as u64;
+    let config = small_config(size * 2);
+    let mut log = open(dir.path(), config.clone());
+    for _ in 0..6 {
+        append(&mut log, 3, 0);
+    }
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(log.truncate_to(100).unwrap(), 18);
+    assert_eq!(log.truncate_to(15).unwrap(), 15);
+    assert_eq!(
+        log.truncate_to(10).unwrap(),
+        9,
+        "inside a batch: cut at its base"
+    );
+    assert_eq!(log.high_watermark(), 9);
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(0, 2), (3, 5), (6, 8)]);
+    assert_eq!(log.truncate_to(6).unwrap(), 6);
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "emptied segment stays as the active one"
+    );
+    assert_eq!(append(&mut log, 2, 0).first_offset, 6);
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(0, 2), (3, 5), (6, 7)]);
+    log.close().unwrap();
+    let mut log = open(dir.path(), config.clone());
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(0, 2), (3, 5), (6, 7)]);
+    // Below the log start: the log restarts empty there.
+    log.delete_records_before(4).unwrap();
+    assert_eq!(
+        log.truncate_to(4).unwrap(),
+        3,
+        "the batch holding the start goes, start moves back"
+    );
+    assert_eq!(log.log_start_offset(), 3);
+    assert_eq!(log.truncate_to(1).unwrap(), 1);
+    assert_eq!(
+        (
+            log.log_start_offset(),
+            log.log_end_offset(),
+            log.segment_count()
+        ),
+        (1, 1, 1)
+    );
+    drop(log);
+    let log = open(dir.path(), config);
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 1));
+}
+
+#[test]
+fn flush_by_message_count_and_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush_interval_messages: Some(5),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    append(&mut log, 3, 0);
+    assert_eq!(log.unflushed_messages(), 3);
+    append(&mut log, 3, 0);
+    assert_eq!(log.unflushed_messages(), 0);
+    let point = std::fs::read_to_string(dir.path().join("recovery-point")).unwrap();
+    assert_eq!(point.trim(), "6");
+    append(&mut log, 1, 0);
+    log.flush().unwrap();
+    assert_eq!(log.unflushed_messages(), 0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("recovery-point"))
+            .unwrap()
+            .trim(),
+        "7"
+    );
+}
+
+#[test]
+fn append_rejects_inconsistent_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let mut bytes = batch(2, 0, 10);
+    let headers = validate_batches(&bytes).unwrap();
+    assert!(matches!(
+        log.append(&mut bytes, &[], 0, 0),
+        Err(LogError::InvalidAppend { .. })
+    ));
+    let mut longer = bytes.clone();
+    longer.extend(batch(1, 0, 1));
+    assert!(matches!(
+        log.append(&mut longer, &headers, 0, 0),
+        Err(LogError::InvalidAppend { .. })
+    ));
+    let other: Vec<BatchHeader> = validate_batches(&batch(2, 0, 11)).unwrap();
+    assert!(matches!(
+        log.append(&mut bytes, &other, 0, 0),
+        Err(LogError::InvalidAppend { .. })
+    ));
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(
+        log.append(&mut bytes, &headers, 0, 0).unwrap().last_offset,
+        1
+    );
+}
+
+#[test]
+fn high_watermark_is_clamped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    append(&mut log, 4, 0);
+    log.set_high_watermark(100);
+    assert_eq!(log.high_watermark(), 4);
+    log.delete_records_before(2).unwrap();
+    log.set_high_watermark(0);
+    assert_eq!(log.high_watermark(), 2);
+}
+
+#[test]
+fn delete_removes_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topic-0");
+    let mut log = open(&path, LogConfig::default());
+    append(&mut log, 1, 0);
+    assert_eq!(log.dir(), path);
+    log.delete().unwrap();
+    assert!(!path.exists());
+}
