@@ -1,0 +1,158 @@
+//! `Fetch` (key 1): read whole record batches, long-polling until enough data arrives.
+//!
+//! A read starts with the batch that contains the fetch offset, even in its middle (the
+//! client skips the records before its offset; returning nothing there would hang it), and
+//! stops at the high watermark. The first batch of the response is returned whole even when
+//! it is larger than `max_bytes` / `partition_max_bytes` (KIP-74), so a big batch can never
+//! block a consumer.
+//!
+//! Long poll: when fewer than `min_bytes` are available the handler waits, up to
+//! `max_wait_ms`, on the broker's append notification — woken by the append itself, not by
+//! a timer — and reads again.
+//!
+//! Fetch sessions (KIP-227): the broker never creates one. It answers every full fetch with
+//! session id 0, which tells a client to keep sending full fetches, and refuses incremental
+//! fetches for a session it does not have with FETCH_SESSION_ID_NOT_FOUND.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use uuid::Uuid;
+
+use super::metadata::LEADER_EPOCH;
+use super::{RequestContext, sb};
+
+/// READ_COMMITTED isolation level.
+const READ_COMMITTED: i8 = 1;
+
+pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+    if req.session_id != 0 {
+        return FetchResponse::default()
+            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    }
+    let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
+    let deadline = tokio::time::Instant::now() + max_wait;
+    let mut appends = ctx.broker.subscribe_appends();
+    let stop = crate::server::stopped(ctx.shutdown.clone());
+    tokio::pin!(stop);
+    loop {
+        appends.borrow_and_update();
+        let (response, bytes, errors) = read_all(ctx, &req);
+        let now = tokio::time::Instant::now();
+        if bytes >= req.min_bytes.max(0) as usize
+            || errors
+            || now >= deadline
+            || *ctx.shutdown.borrow()
+        {
+            return response;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            _ = appends.changed() => {}
+            _ = &mut stop => {}
+        }
+    }
+}
+
+/// Reads every requested partition once. Returns the response, the bytes of records in it,
+/// and whether any partition has an error (which ends a long poll at once).
+fn read_all(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+    let broker = &ctx.broker;
+    let image = broker.image();
+    let by_id = ctx.api_version >= 13;
+    let mut remaining = req.max_bytes.max(0) as usize;
+    let mut total = 0usize;
+    let mut any_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for ft in &req.topics {
+        let found = if by_id {
+            image.topic_by_id(&ft.topic_id)
+        } else {
+            image.topic(&ft.topic)
+        };
+        let unknown = if by_id {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(ft.partitions.len());
+        for fp in &ft.partitions {
+            let base = PartitionData::default()
+                .with_partition_index(fp.partition)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica(BrokerId(-1))
+                .with_records(Some(Bytes::new()));
+            let partition = found.and_then(|t| broker.partition(&t.name, fp.partition));
+            let Some(partition) = partition else {
+                any_error = true;
+                partitions.push(base.with_error_code(unknown.code()));
+                continue;
+            };
+            if fp.current_leader_epoch > LEADER_EPOCH {
+                any_error = true;
+                partitions.push(base.with_error_code(ResponseError::UnknownLeaderEpoch.code()));
+                continue;
+            }
+            let st = partition.lock();
+            let hw = st.log.high_watermark();
+            let base = base
+                .with_high_watermark(hw)
+                .with_last_stable_offset(hw)
+                .with_log_start_offset(st.log.log_start_offset());
+            let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
+            // KIP-74: only the first data of the whole response may exceed the limits.
+            let read = if limit == 0 && total > 0 {
+                None
+            } else {
+                Some(st.log.read(fp.fetch_offset, hw, limit.max(1)))
+            };
+            drop(st);
+            match read {
+                None => partitions.push(base),
+                Some(Ok(r)) if total > 0 && r.records.len() > limit => partitions.push(base),
+                Some(Ok(r)) => {
+                    total += r.records.len();
+                    remaining = remaining.saturating_sub(r.records.len());
+                    partitions.push(base.with_records(Some(r.records)));
+                }
+                Some(Err(fjord_log::LogError::OffsetOutOfRange { .. })) => {
+                    any_error = true;
+                    partitions.push(base.with_error_code(ResponseError::OffsetOutOfRange.code()));
+                }
+                Some(Err(e)) => {
+                    tracing::error!(topic = %partition.topic, partition = fp.partition, error = %e, "fetch read failed");
+                    any_error = true;
+                    partitions.push(base.with_error_code(ResponseError::KafkaStorageError.code()));
+                }
+            }
+        }
+        let (name, id) = match (by_id, found) {
+            (true, _) => (String::new(), ft.topic_id),
+            (false, _) => (ft.topic.0.to_string(), Uuid::nil()),
+        };
+        topics.push(
+            FetchableTopicResponse::default()
+                .with_topic(TopicName(sb(name)))
+                .with_topic_id(id)
+                .with_partitions(partitions),
+        );
+    }
+    if req.isolation_level == READ_COMMITTED {
+        // No transactions exist yet, so nothing is aborted: the list stays empty.
+        for t in &mut topics {
+            for p in &mut t.partitions {
+                p.aborted_transactions = Some(Vec::new());
+            }
+        }
+    }
+    (
+        FetchResponse::default().with_responses(topics),
+        total,
+        any_error,
+    )
+}

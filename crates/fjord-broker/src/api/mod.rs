@@ -1,0 +1,123 @@
+//! Request handlers, one module per API family: decode -> act -> encode.
+//!
+//! [`dispatch`] routes a decoded request to its handler. Handlers return the response body;
+//! per-partition and per-topic failures are Kafka error codes inside it. `Err` is kept for
+//! failures that must close the connection. [`SUPPORTED`] is the single table of what is
+//! served: ApiVersions advertises exactly it, and the connection refuses anything outside it.
+
+pub(crate) mod admin;
+pub(crate) mod api_versions;
+pub(crate) mod cluster;
+pub(crate) mod configs;
+pub(crate) mod fetch;
+pub(crate) mod metadata;
+pub(crate) mod offsets;
+pub(crate) mod produce;
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::server::connection::ConnectionError;
+
+/// Everything a handler may need about the request it serves.
+pub(crate) struct RequestContext {
+    /// The broker.
+    pub broker: Arc<Broker>,
+    /// The request's API version.
+    pub api_version: i16,
+    /// The request header.
+    #[allow(dead_code)]
+    pub header: RequestHeader,
+    /// Becomes true at shutdown; long polls stop waiting.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The APIs served and their version ranges. See `docs/api-versions.md`.
+pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 3, 13),
+    (ApiKey::Fetch, 4, 17),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
+];
+
+/// Returns the served version range of an API, or `None` when it is not served.
+pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, min, max)| (*min, *max))
+}
+
+/// Routes one request. `Ok(None)`: send no response (acks=0 produce).
+pub(crate) async fn dispatch(
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Result<Option<ResponseKind>, ConnectionError> {
+    let v = ctx.api_version;
+    let response = match request {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
+        RequestKind::Produce(r) => match produce::handle(ctx, r) {
+            Some(resp) => ResponseKind::Produce(resp),
+            None => return Ok(None),
+        },
+        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r).await),
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(offsets::list_offsets(ctx, r)),
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(offsets::delete_records(ctx, r))
+        }
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(admin::create_topics(ctx, r).await)
+        }
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(admin::delete_topics(ctx, r).await)
+        }
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(admin::create_partitions(ctx, r).await)
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(admin::init_producer_id(ctx, r).await)
+        }
+        RequestKind::DescribeConfigs(r) => ResponseKind::DescribeConfigs(configs::describe(ctx, r)),
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(configs::alter(ctx, r).await),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(configs::incremental_alter(ctx, r).await)
+        }
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(cluster::describe_cluster(ctx, r))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(cluster::describe_log_dirs(ctx, r))
+        }
+        RequestKind::DescribeTopicPartitions(r) => {
+            ResponseKind::DescribeTopicPartitions(metadata::describe_topic_partitions(ctx, r))
+        }
+        other => {
+            return Err(ConnectionError::Malformed(format!(
+                "no handler for {other:?} v{v}"
+            )));
+        }
+    };
+    Ok(Some(response))
+}
+
+/// Converts text into the protocol's string type.
+pub(crate) fn sb(s: impl Into<String>) -> StrBytes {
+    StrBytes::from_string(s.into())
+}

@@ -1,0 +1,159 @@
+//! `Produce` (key 0): validate each partition's record batch and append it.
+//!
+//! Per partition: find the partition (by name, or by topic id from v13), check the size
+//! against the topic's `max.message.bytes`, validate the batch (exactly one magic-v2 batch,
+//! CRC-32C, counts), run the idempotent-producer checks, append, and advance the high
+//! watermark. Failures are error codes on that partition; the others still succeed.
+//! With acks=0 no response is sent at all, as Kafka does.
+
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse, TopicName};
+use uuid::Uuid;
+
+use super::metadata::LEADER_EPOCH;
+use super::{RequestContext, sb};
+use crate::broker::now_ms;
+use crate::partition::{AppendError, AppendOutcome};
+
+pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+    let broker = &ctx.broker;
+    let by_id = ctx.api_version >= 13;
+    let acks = req.acks;
+    let image = broker.image();
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    let mut appended_any = false;
+    for topic in req.topic_data {
+        let found = if by_id {
+            image.topic_by_id(&topic.topic_id)
+        } else {
+            image.topic(&topic.name)
+        };
+        let unknown = if by_id {
+            ResponseError::UnknownTopicId
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        };
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let result = match (acks, found) {
+                (-1..=1, Some(t)) => match broker.partition(&t.name, pd.index) {
+                    Some(p) => produce_one(&p, pd.records.as_deref(), acks),
+                    None => Err((unknown, None)),
+                },
+                (-1..=1, None) => Err((unknown, None)),
+                _ => Err((ResponseError::InvalidRequiredAcks, None)),
+            };
+            let resp = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_log_append_time_ms(-1);
+            partitions.push(match result {
+                Ok((base_offset, log_append_time, log_start)) => {
+                    appended_any = true;
+                    resp.with_base_offset(base_offset)
+                        .with_log_append_time_ms(log_append_time)
+                        .with_log_start_offset(log_start)
+                }
+                Err((e, message)) => resp
+                    .with_error_code(e.code())
+                    .with_base_offset(-1)
+                    .with_log_start_offset(-1)
+                    .with_error_message(message.map(sb)),
+            });
+        }
+        let (name, id) = match found {
+            Some(t) => (t.name.clone(), t.id),
+            None => (topic.name.0.to_string(), topic.topic_id),
+        };
+        let name = if by_id { String::new() } else { name };
+        responses.push(
+            TopicProduceResponse::default()
+                .with_name(TopicName(sb(name)))
+                .with_topic_id(if by_id { id } else { Uuid::nil() })
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended_any {
+        broker.notify_append();
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+type ProduceResult = Result<(i64, i64, i64), (ResponseError, Option<String>)>;
+
+fn produce_one(
+    p: &crate::partition::Partition,
+    records: Option<&[u8]>,
+    acks: i16,
+) -> ProduceResult {
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err((
+            ResponseError::InvalidRecord,
+            Some("produce request has no records".into()),
+        ));
+    };
+    let headers = match fjord_log::validate_batches(records) {
+        Ok(h) => h,
+        Err(e) => {
+            let code = batch_error_code(&e);
+            tracing::warn!(topic = %p.topic, partition = p.index, error = %e, "rejected produce batch");
+            return Err((code, Some(e.to_string())));
+        }
+    };
+    let [header] = headers.as_slice() else {
+        return Err((
+            ResponseError::InvalidRecord,
+            Some("produce requests may contain exactly one record batch per partition".into()),
+        ));
+    };
+    let mut st = p.lock();
+    if records.len() > st.config.max_message_bytes {
+        return Err((
+            ResponseError::MessageTooLarge,
+            Some(format!(
+                "batch of {} bytes exceeds max.message.bytes {}",
+                records.len(),
+                st.config.max_message_bytes
+            )),
+        ));
+    }
+    // A single node is the whole ISR; min.insync.replicas above 1 cannot be met.
+    if acks == -1 && st.config.min_insync_replicas > 1 {
+        return Err((
+            ResponseError::NotEnoughReplicas,
+            Some(format!(
+                "min.insync.replicas is {} but only 1 replica is in sync",
+                st.config.min_insync_replicas
+            )),
+        ));
+    }
+    let now = now_ms();
+    let mut batch = records.to_vec();
+    match st.append(&mut batch, header, LEADER_EPOCH, now) {
+        Ok(AppendOutcome::Appended(info)) => {
+            let append_time = if st.config.log_append_time { now } else { -1 };
+            Ok((info.first_offset, append_time, info.log_start_offset))
+        }
+        Ok(AppendOutcome::Duplicate { first_offset }) => {
+            Ok((first_offset, -1, st.log.log_start_offset()))
+        }
+        Err(AppendError::Refused { error, message }) => Err((error, Some(message))),
+        Err(AppendError::Log(e)) => {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "append failed");
+            Err((ResponseError::KafkaStorageError, Some(e.to_string())))
+        }
+    }
+}
+
+/// Maps a batch validation failure to Kafka's error code.
+pub(crate) fn batch_error_code(e: &fjord_log::BatchError) -> ResponseError {
+    use fjord_log::BatchError as B;
+    match e {
+        B::UnsupportedMagic { .. } => ResponseError::UnsupportedForMessageFormat,
+        B::InvalidRecord { .. } => ResponseError::InvalidRecord,
+        _ => ResponseError::CorruptMessage,
+    }
+}

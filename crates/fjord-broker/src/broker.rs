@@ -1,0 +1,615 @@
+//! The broker's shared state: configuration, metadata, hosted partitions, and the admin
+//! operations that change them.
+//!
+//! Admin changes (create/delete topics, add partitions, alter configs) are serialized by one
+//! async mutex: validate against the current image, commit records to the metadata log, then
+//! bring the hosted partitions in line with the new image. Produce and fetch never take that
+//! lock; they look partitions up in a read-mostly map and lock only the partition they touch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use fjord_log::Log;
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use crate::config::BrokerConfig;
+use crate::metadata::{MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
+use crate::partition::Partition;
+use crate::topic_config;
+
+/// Producer ids are reserved from the metadata log in blocks of this size.
+const PRODUCER_ID_BLOCK: i64 = 1000;
+
+/// Longest topic name Kafka accepts.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// A failure that stops the broker from starting or running.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// Another broker holds the data directory.
+    #[error("data directory {dir} is in use by another broker (lock file {lock})")]
+    Locked {
+        /// The data dir.
+        dir: PathBuf,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The metadata log failed.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// A partition log failed to open.
+    #[error("partition {topic}-{partition}: {source}")]
+    Log {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// The cause.
+        source: fjord_log::LogError,
+    },
+}
+
+/// An admin request refused with a Kafka error code and message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The Kafka error.
+    pub error: ResponseError,
+    /// Detail for the client (`error_message`).
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(error: ResponseError, message: impl Into<String>) -> Self {
+        ApiError {
+            error,
+            message: message.into(),
+        }
+    }
+}
+
+/// A new topic as requested.
+#[derive(Debug, Clone)]
+pub struct NewTopic {
+    /// Name.
+    pub name: String,
+    /// Partition count (-1 = `num.partitions`).
+    pub partitions: i32,
+    /// Replication factor (-1 = `default.replication.factor`).
+    pub replication_factor: i16,
+    /// Config overrides.
+    pub configs: BTreeMap<String, String>,
+}
+
+/// The broker.
+pub struct Broker {
+    /// Validated configuration.
+    pub config: BrokerConfig,
+    /// Cluster id, stored in `meta/meta.properties`.
+    pub cluster_id: String,
+    metadata: MetadataStore,
+    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    admin: tokio::sync::Mutex<()>,
+    advertised: OnceLock<Vec<(String, u16)>>,
+    appended: tokio::sync::watch::Sender<u64>,
+    producer_ids: std::sync::Mutex<(i64, i64)>,
+    _lock: File,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Checks a topic name the way Kafka does: 1..=249 characters of `[a-zA-Z0-9._-]`, not `.`
+/// or `..`.
+pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {
+    let invalid = |why: String| Err(ApiError::new(ResponseError::InvalidTopicException, why));
+    if name.is_empty() {
+        return invalid("topic name is empty".into());
+    }
+    if name == "." || name == ".." {
+        return invalid(format!("topic name cannot be \"{name}\""));
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return invalid(format!(
+            "topic name is longer than {MAX_TOPIC_NAME_LEN} characters"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return invalid(format!(
+            "topic name {name:?} contains {c:?}; legal characters are [a-zA-Z0-9._-]"
+        ));
+    }
+    Ok(())
+}
+
+impl Broker {
+    /// Opens the data directory: takes its lock, replays the metadata log and opens (and
+    /// recovers) every partition the metadata names.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let dir = config.data_dir.clone();
+        let io = |context: String| move |source| BrokerError::Io { context, source };
+        std::fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let lock_path = dir.join(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(format!("opening {}", lock_path.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(BrokerError::Locked {
+                dir,
+                lock: lock_path,
+            });
+        }
+        let meta_dir = dir.join("meta");
+        let metadata = MetadataStore::open(&meta_dir)?;
+        let cluster_id = load_cluster_id(&config, &meta_dir)?;
+        let (appended, _) = tokio::sync::watch::channel(0u64);
+        let next_pid = metadata.image().next_producer_id();
+        let broker = Broker {
+            config,
+            cluster_id,
+            metadata,
+            partitions: RwLock::new(HashMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+            advertised: OnceLock::new(),
+            appended,
+            producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
+            _lock: lock,
+        };
+        broker.sync_partitions(&broker.image())?;
+        broker.remove_stray_dirs();
+        Ok(Arc::new(broker))
+    }
+
+    /// Returns the current metadata image.
+    pub fn image(&self) -> Arc<MetadataImage> {
+        self.metadata.image()
+    }
+
+    /// Records the addresses clients should use (set once the listeners are bound).
+    pub fn set_advertised(&self, addrs: Vec<(String, u16)>) {
+        let _ = self.advertised.set(addrs);
+    }
+
+    /// Returns the advertised host and port of this broker.
+    pub fn advertised(&self) -> (String, u16) {
+        self.advertised
+            .get()
+            .and_then(|a| a.first().cloned())
+            .unwrap_or_else(|| ("127.0.0.1".to_string(), 9092))
+    }
+
+    /// Returns a hosted partition.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.get(&(topic.to_string(), index)).cloned()
+    }
+
+    /// Returns every hosted partition.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.values().cloned().collect()
+    }
+
+    /// Returns a receiver that changes whenever any partition is appended to; long-polling
+    /// fetches wait on it.
+    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
+    }
+
+    /// Wakes long-polling fetches after an append.
+    pub fn notify_append(&self) {
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Creates topics. With `validate_only` nothing is written. Results are per topic, in
+    /// request order.
+    pub async fn create_topics(
+        &self,
+        topics: Vec<NewTopic>,
+        validate_only: bool,
+    ) -> Vec<Result<TopicImage, ApiError>> {
+        let _guard = self.admin.lock().await;
+        let mut out = Vec::with_capacity(topics.len());
+        for t in topics {
+            out.push(self.create_topic_locked(t, validate_only));
+        }
+        out
+    }
+
+    fn create_topic_locked(
+        &self,
+        t: NewTopic,
+        validate_only: bool,
+    ) -> Result<TopicImage, ApiError> {
+        validate_topic_name(&t.name)?;
+        let image = self.image();
+        if image.topic(&t.name).is_some() {
+            return Err(ApiError::new(
+                ResponseError::TopicAlreadyExists,
+                format!("Topic '{}' already exists.", t.name),
+            ));
+        }
+        let partitions = if t.partitions == -1 {
+            self.config.num_partitions
+        } else {
+            t.partitions
+        };
+        if partitions <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                "Number of partitions must be larger than 0.",
+            ));
+        }
+        let rf = if t.replication_factor == -1 {
+            self.config.default_replication_factor
+        } else {
+            t.replication_factor
+        };
+        if rf <= 0 {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                "Replication factor must be larger than 0.",
+            ));
+        }
+        if rf > 1 {
+            return Err(ApiError::new(
+                ResponseError::InvalidReplicationFactor,
+                format!(
+                    "Unable to replicate the partition {rf} time(s): The target replication factor of {rf} cannot be reached because only 1 broker(s) are registered."
+                ),
+            ));
+        }
+        for (k, v) in &t.configs {
+            topic_config::validate(k, v)
+                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+        }
+        let id = Uuid::new_v4();
+        let topic = TopicImage {
+            name: t.name.clone(),
+            id,
+            partitions,
+            replication_factor: rf,
+            configs: t.configs.clone(),
+        };
+        if validate_only {
+            return Ok(topic);
+        }
+        self.commit(&[MetadataRecord::CreateTopic {
+            name: t.name,
+            id: id.to_string(),
+            partitions,
+            replication_factor: rf,
+            configs: t.configs,
+        }])?;
+        Ok(topic)
+    }
+
+    /// Deletes a topic by name and removes its partition directories.
+    pub async fn delete_topic(&self, name: &str) -> Result<TopicImage, ApiError> {
+        let _guard = self.admin.lock().await;
+        let Some(topic) = self.image().topic(name).cloned() else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        self.commit(&[MetadataRecord::DeleteTopic {
+            name: topic.name.clone(),
+            id: topic.id.to_string(),
+        }])?;
+        Ok(topic)
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub async fn create_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _guard = self.admin.lock().await;
+        let Some(topic) = self.image().topic(name).cloned() else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        if total <= topic.partitions {
+            return Err(ApiError::new(
+                ResponseError::InvalidPartitions,
+                format!(
+                    "Topic currently has {} partitions, which is higher than the requested {total}.",
+                    topic.partitions
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::CreatePartitions {
+            name: name.to_string(),
+            partitions: total,
+        }])?;
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides after validating each one. `change` gets the current
+    /// overrides and returns the new set.
+    pub async fn alter_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
+    ) -> Result<(), ApiError> {
+        let _guard = self.admin.lock().await;
+        let Some(topic) = self.image().topic(name).cloned() else {
+            return Err(ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            ));
+        };
+        let configs = change(&topic.configs)?;
+        for (k, v) in &configs {
+            topic_config::validate(k, v)
+                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+        }
+        if validate_only || configs == topic.configs {
+            return Ok(());
+        }
+        self.commit(&[MetadataRecord::SetTopicConfigs {
+            name: name.to_string(),
+            configs,
+        }])?;
+        Ok(())
+    }
+
+    /// Hands out a new producer id, reserving a block in the metadata log when needed.
+    pub async fn allocate_producer_id(&self) -> Result<i64, ApiError> {
+        {
+            let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+            if ids.0 < ids.1 {
+                ids.0 += 1;
+                return Ok(ids.0 - 1);
+            }
+        }
+        let _guard = self.admin.lock().await;
+        let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.0 >= ids.1 {
+            let start = self.image().next_producer_id().max(ids.1);
+            let next = start + PRODUCER_ID_BLOCK;
+            self.metadata
+                .commit(&[MetadataRecord::ProducerIds { next }])
+                .map_err(|e| ApiError::new(ResponseError::KafkaStorageError, e.to_string()))?;
+            *ids = (start, next);
+        }
+        ids.0 += 1;
+        Ok(ids.0 - 1)
+    }
+
+    fn commit(&self, records: &[MetadataRecord]) -> Result<(), ApiError> {
+        let image = self.metadata.commit(records).map_err(|e| {
+            tracing::error!(error = %e, "metadata commit failed");
+            ApiError::new(ResponseError::KafkaStorageError, e.to_string())
+        })?;
+        self.sync_partitions(&image).map_err(|e| {
+            tracing::error!(error = %e, "applying metadata to partitions failed");
+            ApiError::new(ResponseError::KafkaStorageError, e.to_string())
+        })
+    }
+
+    /// Brings hosted partitions in line with `image`: opens new ones, applies config changes,
+    /// closes and deletes those of deleted topics.
+    fn sync_partitions(&self, image: &MetadataImage) -> Result<(), BrokerError> {
+        let now = now_ms();
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        let stale: Vec<(String, i32)> = map
+            .iter()
+            .filter(|((t, _), p)| image.topic(t).is_none_or(|ti| ti.id != p.topic_id))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in stale {
+            if let Some(p) = map.remove(&key) {
+                let dir = self
+                    .config
+                    .data_dir
+                    .join(Partition::dir_name(&key.0, key.1));
+                drop(p);
+                if let Err(e) = std::fs::remove_dir_all(&dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
+                }
+            }
+        }
+        for topic in image.topics() {
+            let effective = topic_config::effective(&topic.configs, &self.config);
+            for index in 0..topic.partitions {
+                let key = (topic.name.clone(), index);
+                if let Some(p) = map.get(&key) {
+                    let mut st = p.lock();
+                    if st.config != effective {
+                        st.log.set_config(effective.log.clone());
+                        st.config = effective.clone();
+                    }
+                    continue;
+                }
+                let dir = self
+                    .config
+                    .data_dir
+                    .join(Partition::dir_name(&topic.name, index));
+                let log = Log::open(&dir, effective.log.clone(), now).map_err(|source| {
+                    BrokerError::Log {
+                        topic: topic.name.clone(),
+                        partition: index,
+                        source,
+                    }
+                })?;
+                let p = Partition::new(
+                    topic.name.clone(),
+                    topic.id,
+                    index,
+                    log,
+                    effective.clone(),
+                    now,
+                );
+                map.insert(key, Arc::new(p));
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes partition directories that the metadata does not name (left by a crash between
+    /// a topic deletion's metadata record and the removal of its files).
+    fn remove_stray_dirs(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.config.data_dir) else {
+            return;
+        };
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Some((topic, idx)) = name.rsplit_once('-') else {
+                continue;
+            };
+            let Ok(idx) = idx.parse::<i32>() else {
+                continue;
+            };
+            if !entry.path().is_dir() || map.contains_key(&(topic.to_string(), idx)) {
+                continue;
+            }
+            tracing::info!(dir = %entry.path().display(), "removing partition directory of a deleted topic");
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+
+    /// Periodic work: `flush.ms` fsyncs, time-based rolls, and (when `retention_due`)
+    /// retention.
+    pub fn housekeeping(&self, retention_due: bool) {
+        let now = now_ms();
+        for p in self.all_partitions() {
+            let mut st = p.lock();
+            if let Err(e) = st.flush_if_due(now) {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+            }
+            if let Err(e) = st.log.maybe_roll(now) {
+                tracing::error!(topic = %p.topic, partition = p.index, error = %e, "roll failed");
+            }
+            if retention_due {
+                match st.log.apply_retention(now) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(topic = %p.topic, partition = p.index, segments = n, "retention deleted segments")
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %p.topic, partition = p.index, error = %e, "retention failed")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flushes every partition and marks each log cleanly closed.
+    pub fn close(&self) {
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        for ((topic, index), p) in map.drain() {
+            match Arc::try_unwrap(p) {
+                Ok(p) => {
+                    let st = p.into_state();
+                    if let Err(e) = st.log.close() {
+                        tracing::error!(%topic, partition = index, error = %e, "close failed");
+                    }
+                }
+                Err(p) => {
+                    // A request still holds it: flush so nothing is lost; recovery will scan.
+                    if let Err(e) = p.lock().log.flush() {
+                        tracing::error!(%topic, partition = index, error = %e, "flush at shutdown failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn load_cluster_id(
+    config: &BrokerConfig,
+    meta_dir: &std::path::Path,
+) -> Result<String, BrokerError> {
+    let path = meta_dir.join("meta.properties");
+    let io = |source| BrokerError::Io {
+        context: format!("reading {}", path.display()),
+        source,
+    };
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Some(id) = text.lines().find_map(|l| l.strip_prefix("cluster.id="))
+    {
+        return Ok(id.trim().to_string());
+    }
+    let id = match config.get("cluster.id") {
+        Some((v, _)) if !v.is_empty() => v.to_string(),
+        _ => short_uuid(Uuid::new_v4()),
+    };
+    let text = format!("version=1\nnode.id={}\ncluster.id={id}\n", config.node_id);
+    std::fs::write(&path, text).map_err(io)?;
+    Ok(id)
+}
+
+/// Kafka prints cluster ids as URL-safe base64 of the UUID without padding.
+fn short_uuid(id: Uuid) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = id.as_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names() {
+        assert!(validate_topic_name("log_topic").is_ok());
+        assert!(validate_topic_name("a.b-c_9").is_ok());
+        assert!(validate_topic_name(&"x".repeat(249)).is_ok());
+        for bad in ["", ".", "..", "bad/name", "sp ace", "ü"] {
+            assert!(validate_topic_name(bad).is_err(), "{bad}");
+        }
+        assert!(validate_topic_name(&"x".repeat(250)).is_err());
+    }
+
+    #[test]
+    fn cluster_id_is_22_chars() {
+        assert_eq!(short_uuid(Uuid::new_v4()).len(), 22);
+    }
+}

@@ -1,0 +1,30 @@
+//! The Fjord broker: a Kafka wire-protocol server over durable partition logs.
+//!
+//! Main types: [`BrokerConfig`] (Kafka property names, validated at start), [`Broker`]
+//! (shared state: metadata image, hosted partitions, admin operations) and [`Server`]
+//! (listeners and connections).
+//!
+//! How a request flows: `server::connection` reads a size-prefixed frame (bounded by
+//! `socket.request.max.bytes`), parses the request header and body with the `kafka-protocol`
+//! crate, and hands the decoded request to `api::dispatch`, which calls the handler of that API
+//! family (`api::produce`, `api::fetch`, ...). Handlers read the current
+//! [`metadata::MetadataImage`], lock only the partitions they touch, and return the response
+//! body, which the connection encodes and writes back in request order.
+//!
+//! Cluster state changes (topics, partitions, configs, producer-id blocks) are records appended
+//! to the metadata log ([`metadata::MetadataStore`]) and then applied to a new image; record
+//! batches live in one [`fjord_log::Log`] per partition.
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod api;
+pub mod broker;
+pub mod config;
+pub mod metadata;
+pub mod partition;
+pub mod server;
+pub mod topic_config;
+
+pub use broker::{Broker, BrokerError};
+pub use config::{BrokerConfig, ConfigError};
+pub use server::Server;

@@ -1,0 +1,334 @@
+//! One partition hosted by this broker: its log, its effective topic config and the
+//! idempotent-producer state, behind one lock.
+//!
+//! The lock is per partition, so produce and fetch on different partitions never contend.
+//! It is a `std` mutex held only for the in-memory bookkeeping and the write into the page
+//! cache, never across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+
+use fjord_log::{AppendInfo, BatchHeader, Log, LogError};
+use kafka_protocol::error::ResponseError;
+use uuid::Uuid;
+
+use crate::topic_config::EffectiveTopicConfig;
+
+/// How many recent batches per producer are remembered for duplicate detection (Kafka: 5,
+/// the most in-flight requests an idempotent producer may have).
+const PRODUCER_BATCH_WINDOW: usize = 5;
+
+/// A partition of a topic on this broker.
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Topic id.
+    pub topic_id: Uuid,
+    /// Partition index.
+    pub index: i32,
+    state: Mutex<PartitionState>,
+}
+
+/// The mutable part of a partition.
+pub struct PartitionState {
+    /// The log on disk.
+    pub log: Log,
+    /// The topic's effective config.
+    pub config: EffectiveTopicConfig,
+    producers: HashMap<i64, ProducerEntry>,
+    /// Wall-clock time of the last fsync, for `flush.ms`.
+    pub last_flush_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct ProducerEntry {
+    epoch: i16,
+    /// (first sequence, last sequence, first offset) of the last few batches.
+    batches: VecDeque<(i32, i32, i64)>,
+}
+
+/// What appending a produce batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendOutcome {
+    /// Appended at these offsets.
+    Appended(AppendInfo),
+    /// An idempotent retry of a batch already in the log, which starts at this offset.
+    Duplicate {
+        /// First offset of the original batch.
+        first_offset: i64,
+    },
+}
+
+/// Why a produce batch was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// A protocol-level refusal with its Kafka error code.
+    #[error("{error}: {message}")]
+    Refused {
+        /// The Kafka error.
+        error: ResponseError,
+        /// Human-readable detail.
+        message: String,
+    },
+    /// The log failed (disk error).
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(
+        topic: String,
+        topic_id: Uuid,
+        index: i32,
+        log: Log,
+        config: EffectiveTopicConfig,
+        now_ms: i64,
+    ) -> Self {
+        let state = PartitionState {
+            log,
+            config,
+            producers: HashMap::new(),
+            last_flush_ms: now_ms,
+        };
+        Partition {
+            topic,
+            topic_id,
+            index,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Locks the partition state.
+    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Consumes the partition and returns its state (for a clean close).
+    pub fn into_state(self) -> PartitionState {
+        self.state.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Returns the directory name of a partition: `<topic>-<partition>`.
+    pub fn dir_name(topic: &str, index: i32) -> String {
+        format!("{topic}-{index}")
+    }
+}
+
+impl PartitionState {
+    /// Appends one validated batch (`header` describes `batch`), applying the idempotent
+    /// producer checks, `LogAppendTime` stamping and the single-node high watermark.
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        header: &BatchHeader,
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendOutcome, AppendError> {
+        let mut header = header.clone();
+        if header.producer_id >= 0
+            && let Some(first_offset) = self.check_sequence(&header)?
+        {
+            return Ok(AppendOutcome::Duplicate { first_offset });
+        }
+        if self.config.log_append_time {
+            stamp_log_append_time(batch, now_ms);
+            header = BatchHeader::parse(batch).map_err(LogError::from)?;
+        }
+        let info = self
+            .log
+            .append(batch, std::slice::from_ref(&header), leader_epoch, now_ms)?;
+        // Single node: every replica in the ISR (just us) has the data once it is written.
+        let leo = self.log.log_end_offset();
+        self.log.set_high_watermark(leo);
+        if header.producer_id >= 0 {
+            let entry = self.producers.entry(header.producer_id).or_default();
+            if entry.epoch != header.producer_epoch {
+                entry.batches.clear();
+                entry.epoch = header.producer_epoch;
+            }
+            let last_seq = header.base_sequence.wrapping_add(header.last_offset_delta);
+            entry
+                .batches
+                .push_back((header.base_sequence, last_seq, info.first_offset));
+            while entry.batches.len() > PRODUCER_BATCH_WINDOW {
+                entry.batches.pop_front();
+            }
+        }
+        if self.log.unflushed_messages() == 0 {
+            self.last_flush_ms = now_ms;
+        }
+        Ok(AppendOutcome::Appended(info))
+    }
+
+    /// Checks an idempotent batch's epoch and sequence. Returns the original first offset when
+    /// the batch is a duplicate of one of the last few.
+    ///
+    /// A producer this partition has no state for is accepted at any sequence, as Kafka does
+    /// (its state may have been lost to retention or, here, to a restart).
+    fn check_sequence(&self, h: &BatchHeader) -> Result<Option<i64>, AppendError> {
+        let Some(entry) = self.producers.get(&h.producer_id) else {
+            return Ok(None);
+        };
+        let refuse =
+            |error: ResponseError, message: String| Err(AppendError::Refused { error, message });
+        if h.producer_epoch < entry.epoch {
+            return refuse(
+                ResponseError::InvalidProducerEpoch,
+                format!(
+                    "producer {} epoch {} is older than {}",
+                    h.producer_id, h.producer_epoch, entry.epoch
+                ),
+            );
+        }
+        if h.producer_epoch > entry.epoch {
+            if h.base_sequence != 0 {
+                return refuse(
+                    ResponseError::OutOfOrderSequenceNumber,
+                    format!(
+                        "new epoch {} must start at sequence 0, got {}",
+                        h.producer_epoch, h.base_sequence
+                    ),
+                );
+            }
+            return Ok(None);
+        }
+        let last_seq = h.base_sequence.wrapping_add(h.last_offset_delta);
+        if let Some(&(_, _, offset)) = entry
+            .batches
+            .iter()
+            .find(|(f, l, _)| *f == h.base_sequence && *l == last_seq)
+        {
+            return Ok(Some(offset));
+        }
+        if let Some(&(_, prev_last, _)) = entry.batches.back() {
+            let expected = if prev_last == i32::MAX {
+                0
+            } else {
+                prev_last + 1
+            };
+            if h.base_sequence != expected {
+                return refuse(
+                    ResponseError::OutOfOrderSequenceNumber,
+                    format!(
+                        "producer {} expected sequence {expected}, got {}",
+                        h.producer_id, h.base_sequence
+                    ),
+                );
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fsyncs when `flush.ms` has passed since the last flush with data pending.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
+        if let Some(ms) = self.config.flush_ms
+            && self.log.unflushed_messages() > 0
+            && now_ms - self.last_flush_ms >= ms
+        {
+            self.log.flush()?;
+            self.last_flush_ms = now_ms;
+        }
+        Ok(())
+    }
+}
+
+/// Turns a batch into a `LogAppendTime` batch stamped `now_ms`: sets the timestamp-type
+/// attribute and the max timestamp (both inside the CRC) and recomputes the CRC.
+fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
+    if batch.len() < fjord_log::BATCH_HEADER_LEN {
+        return;
+    }
+    let attrs = i16::from_be_bytes([batch[21], batch[22]]) | 0x08;
+    batch[21..23].copy_from_slice(&attrs.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(dir: &std::path::Path) -> PartitionState {
+        let broker = crate::config::BrokerConfig::default();
+        let config = crate::topic_config::effective(&Default::default(), &broker);
+        let log = Log::open(dir, config.log.clone(), 0).unwrap();
+        PartitionState {
+            log,
+            config,
+            producers: HashMap::new(),
+            last_flush_ms: 0,
+        }
+    }
+
+    fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
+        let recs: Vec<fjord_log::testing::TestRecord<'_>> =
+            (0..n).map(|_| (None, Some(&b"v"[..]), 1)).collect();
+        let mut b = fjord_log::testing::build_batch(0, &recs);
+        b[43..51].copy_from_slice(&pid.to_be_bytes());
+        b[51..53].copy_from_slice(&epoch.to_be_bytes());
+        b[53..57].copy_from_slice(&seq.to_be_bytes());
+        let crc = crc32c::crc32c(&b[21..]);
+        b[17..21].copy_from_slice(&crc.to_be_bytes());
+        b
+    }
+
+    fn append(s: &mut PartitionState, mut b: Vec<u8>) -> Result<AppendOutcome, AppendError> {
+        let headers = fjord_log::validate_batches(&b).unwrap();
+        s.append(&mut b, &headers[0], 0, 10)
+    }
+
+    #[test]
+    fn idempotent_duplicates_and_gaps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path());
+        assert!(
+            matches!(append(&mut s, idempotent_batch(7, 0, 0, 3)), Ok(AppendOutcome::Appended(i)) if i.first_offset == 0)
+        );
+        assert!(
+            matches!(append(&mut s, idempotent_batch(7, 0, 3, 2)), Ok(AppendOutcome::Appended(i)) if i.first_offset == 3)
+        );
+        // A retry of the first batch is answered with its original offset and not appended.
+        assert_eq!(
+            append(&mut s, idempotent_batch(7, 0, 0, 3)).unwrap(),
+            AppendOutcome::Duplicate { first_offset: 0 }
+        );
+        assert_eq!(s.log.log_end_offset(), 5);
+        let gap = append(&mut s, idempotent_batch(7, 0, 9, 1));
+        assert!(matches!(
+            gap,
+            Err(AppendError::Refused {
+                error: ResponseError::OutOfOrderSequenceNumber,
+                ..
+            })
+        ));
+        let old = append(&mut s, idempotent_batch(7, -1, 5, 1));
+        assert!(matches!(
+            old,
+            Err(AppendError::Refused {
+                error: ResponseError::InvalidProducerEpoch,
+                ..
+            })
+        ));
+        assert!(matches!(
+            append(&mut s, idempotent_batch(7, 1, 0, 1)),
+            Ok(AppendOutcome::Appended(_))
+        ));
+        assert_eq!(s.log.high_watermark(), 6);
+    }
+
+    #[test]
+    fn log_append_time_stamps_and_keeps_crc_valid() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path());
+        s.config.log_append_time = true;
+        let mut b = fjord_log::testing::build_batch(0, &[(None, Some(&b"v"[..]), 5)]);
+        let headers = fjord_log::validate_batches(&b).unwrap();
+        s.append(&mut b, &headers[0], 0, 12345).unwrap();
+        let read = s.log.read(0, 1, 1 << 20).unwrap();
+        let h = fjord_log::validate_batches(&read.records).unwrap();
+        assert_eq!(h[0].max_timestamp, 12345);
+        assert!(h[0].log_append_time());
+    }
+}

@@ -1,0 +1,204 @@
+//! One client connection: frame codec, request header, dispatch, response.
+//!
+//! A frame is a 4-byte big-endian size followed by that many bytes. The size is checked
+//! against `socket.request.max.bytes` before anything is allocated, and the buffer grows only
+//! as bytes actually arrive, so a client announcing 2 GiB costs nothing until it sends them.
+//! Requests on one connection are handled one at a time, in order, as Kafka does; responses
+//! therefore go out in request order without a reorder buffer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::api;
+use crate::broker::Broker;
+
+/// Bytes a read may reserve at once while a frame arrives.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a connection is closed by the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The frame size is negative or above `socket.request.max.bytes`.
+    #[error("frame of {size} bytes exceeds socket.request.max.bytes ({max})")]
+    FrameTooLarge {
+        /// Announced size.
+        size: i64,
+        /// The limit.
+        max: usize,
+    },
+    /// The request could not be parsed.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// A response could not be encoded (a bug; logged and the connection closed).
+    #[error("cannot encode response: {0}")]
+    Encode(String),
+}
+
+/// Serves one connection until the peer closes it, an error closes it, or shutdown.
+pub(crate) async fn serve(
+    broker: Arc<Broker>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    tracing::debug!(%peer, "connection opened");
+    let max = broker.config.socket_request_max_bytes;
+    let stop = super::stopped(shutdown.clone());
+    tokio::pin!(stop);
+    loop {
+        let frame = tokio::select! {
+            _ = &mut stop => break,
+            f = read_frame(&mut stream, max) => f,
+        };
+        let frame = match frame {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        };
+        match handle_frame(&broker, frame, &shutdown).await {
+            Ok(Some(response)) => {
+                if let Err(e) = stream.write_all(&response).await {
+                    tracing::debug!(%peer, error = %e, "write failed");
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection");
+                break;
+            }
+        }
+    }
+    tracing::debug!(%peer, "connection closed");
+}
+
+/// Reads one frame. `Ok(None)` is a clean close between frames.
+async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Option<Bytes>, ConnectionError> {
+    let mut size_buf = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        let n = stream.read(&mut size_buf[got..]).await?;
+        if n == 0 {
+            if got == 0 {
+                return Ok(None);
+            }
+            return Err(ConnectionError::Io(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+        got += n;
+    }
+    let size = i32::from_be_bytes(size_buf);
+    if size < 0 || size as usize > max {
+        return Err(ConnectionError::FrameTooLarge {
+            size: size.into(),
+            max,
+        });
+    }
+    let size = size as usize;
+    let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
+    while buf.len() < size {
+        let want = (size - buf.len()).min(READ_CHUNK.max(buf.len()));
+        buf.reserve(want);
+        let n = (&mut *stream).take(want as u64).read_buf(&mut buf).await?;
+        if n == 0 {
+            return Err(ConnectionError::Io(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            ));
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
+/// Parses, dispatches and encodes one request. `Ok(None)` means no response is sent
+/// (Produce with acks=0).
+pub(crate) async fn handle_frame(
+    broker: &Arc<Broker>,
+    mut frame: Bytes,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<BytesMut>, ConnectionError> {
+    if frame.len() < 8 {
+        return Err(ConnectionError::Malformed(format!(
+            "request of {} bytes is shorter than a header",
+            frame.len()
+        )));
+    }
+    let key = i16::from_be_bytes([frame[0], frame[1]]);
+    let version = i16::from_be_bytes([frame[2], frame[3]]);
+    let correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let api_key = ApiKey::try_from(key)
+        .map_err(|_| ConnectionError::Malformed(format!("unknown api key {key}")))?;
+    let Some(range) = api::supported_versions(api_key) else {
+        return Err(ConnectionError::Malformed(format!(
+            "api {api_key:?} is not served"
+        )));
+    };
+    if version < range.0 || version > range.1 {
+        if api_key == ApiKey::ApiVersions {
+            // KIP-511: answer in the v0 layout with UNSUPPORTED_VERSION and our ranges, so
+            // the client can retry at a version both sides know.
+            let body = api::api_versions::unsupported_version_response();
+            return encode(
+                correlation_id,
+                0,
+                0,
+                &kafka_protocol::messages::ResponseKind::ApiVersions(body),
+            )
+            .map(Some);
+        }
+        return Err(ConnectionError::Malformed(format!(
+            "{api_key:?} v{version} is not supported (served: v{}..=v{})",
+            range.0, range.1
+        )));
+    }
+    let header_version = api_key.request_header_version(version);
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} header: {e}")))?;
+    let request = RequestKind::decode(api_key, &mut frame, version)
+        .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
+    tracing::trace!(?api_key, version, correlation_id, client_id = ?header.client_id, "request");
+    let ctx = api::RequestContext {
+        broker: Arc::clone(broker),
+        api_version: version,
+        header,
+        shutdown: shutdown.clone(),
+    };
+    let Some(response) = api::dispatch(&ctx, request).await? else {
+        return Ok(None);
+    };
+    let response_header_version = api_key.response_header_version(version);
+    encode(correlation_id, response_header_version, version, &response).map(Some)
+}
+
+/// Encodes a whole response frame: size, header, body.
+fn encode(
+    correlation_id: i32,
+    header_version: i16,
+    version: i16,
+    body: &kafka_protocol::messages::ResponseKind,
+) -> Result<BytesMut, ConnectionError> {
+    let mut buf = BytesMut::with_capacity(256);
+    buf.put_i32(0);
+    let header = ResponseHeader::default().with_correlation_id(correlation_id);
+    header
+        .encode(&mut buf, header_version)
+        .map_err(|e| ConnectionError::Encode(e.to_string()))?;
+    body.encode(&mut buf, version)
+        .map_err(|e| ConnectionError::Encode(e.to_string()))?;
+    let size = (buf.len() - 4) as i32;
+    buf[..4].copy_from_slice(&size.to_be_bytes());
+    Ok(buf)
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: real `fjord` processes, real Kafka clients, raw protocol frames.
+//! One test binary for the crate (build time); modules by subject.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod clients;
+mod harness;
+mod process;
+mod protocol;

@@ -1,0 +1,391 @@
+//! Raw protocol tests: hand-built frames against a real broker, for the traps that client
+//! libraries hide (see shared/PROTOCOL-NOTES.md).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+
+use crate::harness::BrokerProcess;
+
+struct Conn {
+    stream: TcpStream,
+    next_id: i32,
+}
+
+impl Conn {
+    fn open(addr: &str) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        Conn { stream, next_id: 1 }
+    }
+
+    /// Sends a request and returns the raw response after the correlation id.
+    fn call<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
+        let id = self.next_id;
+        self.next_id += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(id)
+            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+        let mut body = BytesMut::new();
+        header
+            .encode(&mut body, key.request_header_version(version))
+            .unwrap();
+        req.encode(&mut body, version).unwrap();
+        self.send_frame(&body);
+        let mut resp = self.read_frame().expect("response");
+        assert_eq!(resp.get_i32(), id, "correlation id");
+        // Flexible response headers carry a tagged-field count.
+        if key.response_header_version(version) >= 1 {
+            assert_eq!(resp.get_u8(), 0, "no header tagged fields");
+        }
+        resp
+    }
+
+    fn send_frame(&mut self, body: &[u8]) {
+        self.stream
+            .write_all(&(body.len() as i32).to_be_bytes())
+            .unwrap();
+        self.stream.write_all(body).unwrap();
+    }
+
+    /// Reads one frame; `None` when the broker closed the connection.
+    fn read_frame(&mut self) -> Option<Bytes> {
+        let mut size = [0u8; 4];
+        if self.stream.read_exact(&mut size).is_err() {
+            return None;
+        }
+        let mut buf = vec![0u8; i32::from_be_bytes(size) as usize];
+        self.stream.read_exact(&mut buf).ok()?;
+        Some(Bytes::from(buf))
+    }
+}
+
+fn decode<T: Decodable>(mut b: Bytes, version: i16) -> T {
+    T::decode(&mut b, version).unwrap()
+}
+
+fn create_topic(c: &mut Conn, name: &str, partitions: i32) {
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.into())))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1),
+        ])
+        .with_timeout_ms(10_000);
+    let resp: CreateTopicsResponse = decode(c.call(ApiKey::CreateTopics, 7, &req), 7);
+    assert_eq!(
+        resp.topics[0].error_code, 0,
+        "{:?}",
+        resp.topics[0].error_message
+    );
+}
+
+fn produce(
+    c: &mut Conn,
+    topic: &str,
+    batch: Vec<u8>,
+) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
+    let req = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(10_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_string(topic.into())))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(Bytes::from(batch))),
+                ]),
+        ]);
+    let resp: ProduceResponse = decode(c.call(ApiKey::Produce, 9, &req), 9);
+    resp.responses[0].partition_responses[0].clone()
+}
+
+fn fetch_req(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(max_wait_ms)
+        .with_min_bytes(1)
+        .with_max_bytes(1 << 20)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(topic.into())))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(offset)
+                        .with_partition_max_bytes(1 << 20)
+                        .with_current_leader_epoch(-1)
+                        .with_log_start_offset(-1),
+                ]),
+        ])
+}
+
+#[test]
+fn api_versions_header_is_v0_and_unknown_version_gets_kip511_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut c = Conn::open(&broker.addr);
+    let req = ApiVersionsRequest::default()
+        .with_client_software_name(StrBytes::from_static_str("raw"))
+        .with_client_software_version(StrBytes::from_static_str("1"));
+    let raw = c.call(ApiKey::ApiVersions, 3, &req);
+    // Header v0: the body's error code follows the correlation id directly.
+    assert_eq!(&raw[..2], &[0, 0]);
+    // No tagged fields with default values: the body ends with an empty tagged-field count.
+    assert_eq!(raw[raw.len() - 1], 0);
+    let resp: ApiVersionsResponse = decode(raw, 3);
+    assert!(resp.unknown_tagged_fields.is_empty() && resp.supported_features.is_empty());
+    let fetch = resp
+        .api_keys
+        .iter()
+        .find(|k| k.api_key == ApiKey::Fetch as i16)
+        .unwrap();
+    assert_eq!((fetch.min_version, fetch.max_version), (4, 17));
+    assert!(
+        resp.api_keys
+            .iter()
+            .all(|k| k.api_key != ApiKey::JoinGroup as i16),
+        "groups not advertised yet"
+    );
+
+    // ApiVersions v99: error UNSUPPORTED_VERSION in the v0 layout, with our ranges.
+    let header = RequestHeader::default()
+        .with_request_api_key(18)
+        .with_request_api_version(99)
+        .with_correlation_id(77);
+    let mut body = BytesMut::new();
+    header.encode(&mut body, 1).unwrap();
+    c.send_frame(&body);
+    let mut frame = c.read_frame().unwrap();
+    assert_eq!(frame.get_i32(), 77);
+    let resp: ApiVersionsResponse = decode(frame, 0);
+    assert_eq!(resp.error_code, ResponseError::UnsupportedVersion.code());
+    assert!(
+        resp.api_keys
+            .iter()
+            .any(|k| k.api_key == 18 && k.max_version == 4)
+    );
+    // The connection stays usable.
+    let _: ApiVersionsResponse = decode(
+        c.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default()),
+        0,
+    );
+}
+
+#[test]
+fn oversized_frames_and_garbage_close_only_that_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut good = Conn::open(&broker.addr);
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        let mut bad = Conn::open(&broker.addr);
+        // Announce 2 GiB and send nothing more: refused on the header, nothing allocated.
+        bad.stream.write_all(&i32::MAX.to_be_bytes()).unwrap();
+        conns.push(bad);
+    }
+    for bad in &mut conns {
+        assert!(
+            bad.read_frame().is_none(),
+            "oversized frame closes the connection"
+        );
+    }
+    let mut garbage = Conn::open(&broker.addr);
+    garbage.send_frame(&[0x7f, 0x7f, 0, 0, 0, 0, 0, 1, 0xde, 0xad]);
+    assert!(
+        garbage.read_frame().is_none(),
+        "unknown api key closes the connection"
+    );
+    let mut short = Conn::open(&broker.addr);
+    short.send_frame(&[0, 18]);
+    assert!(
+        short.read_frame().is_none(),
+        "truncated header closes the connection"
+    );
+    let resp: ApiVersionsResponse = decode(
+        good.call(ApiKey::ApiVersions, 2, &ApiVersionsRequest::default()),
+        2,
+    );
+    assert_eq!(resp.error_code, 0, "other clients are served as before");
+}
+
+#[test]
+fn fetch_mid_batch_returns_whole_batch_and_watermark_counts_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut c = Conn::open(&broker.addr);
+    create_topic(&mut c, "midbatch", 1);
+    let recs: Vec<fjord_log::testing::TestRecord<'_>> = (0..5)
+        .map(|i| (None, Some(&b"abcdef"[i..i + 1]), 1_000 + i as i64))
+        .collect();
+    let p = produce(
+        &mut c,
+        "midbatch",
+        fjord_log::testing::build_batch(0, &recs),
+    );
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let p = produce(
+        &mut c,
+        "midbatch",
+        fjord_log::testing::build_batch(0, &recs[..2]),
+    );
+    assert_eq!((p.error_code, p.base_offset), (0, 5));
+
+    let resp: FetchResponse = decode(c.call(ApiKey::Fetch, 12, &fetch_req("midbatch", 2, 0)), 12);
+    let part = &resp.responses[0].partitions[0];
+    assert_eq!(part.error_code, 0);
+    assert_eq!(part.high_watermark, 7);
+    let records = part.records.clone().unwrap();
+    let headers = fjord_log::validate_batches(&records).unwrap();
+    assert_eq!(
+        headers[0].base_offset, 0,
+        "the batch holding offset 2 is returned whole"
+    );
+    assert_eq!(headers[0].records_count, 5);
+
+    let lo = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("midbatch")))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(-1),
+                ]),
+        ]);
+    let resp: ListOffsetsResponse = decode(c.call(ApiKey::ListOffsets, 7, &lo), 7);
+    assert_eq!(
+        resp.topics[0].partitions[0].offset, 7,
+        "latest is the high watermark: records, not batches"
+    );
+    for (ts, want_offset, want_ts) in [
+        (-3i64, 4i64, 1004i64),
+        (1002, 2, 1002),
+        (999_999, -1, -1),
+        (-2, 0, -1),
+    ] {
+        let lo = lo.clone().with_topics(vec![
+            ListOffsetsTopic::default()
+                .with_name(TopicName(StrBytes::from_static_str("midbatch")))
+                .with_partitions(vec![
+                    ListOffsetsPartition::default()
+                        .with_partition_index(0)
+                        .with_timestamp(ts),
+                ]),
+        ]);
+        let resp: ListOffsetsResponse = decode(c.call(ApiKey::ListOffsets, 7, &lo), 7);
+        let p = &resp.topics[0].partitions[0];
+        assert_eq!(
+            (p.offset, p.timestamp),
+            (want_offset, want_ts),
+            "timestamp query {ts}"
+        );
+    }
+}
+
+#[test]
+fn produce_errors_are_per_partition_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["auto.create.topics.enable=false"]);
+    let mut c = Conn::open(&broker.addr);
+    create_topic(&mut c, "errs", 1);
+    let good = fjord_log::testing::build_batch(0, &[(None, Some(&b"x"[..]), 1)]);
+
+    let mut corrupt = good.clone();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0xff;
+    assert_eq!(
+        produce(&mut c, "errs", corrupt).error_code,
+        ResponseError::CorruptMessage.code()
+    );
+
+    let mut magic1 = good.clone();
+    magic1[16] = 1;
+    assert_eq!(
+        produce(&mut c, "errs", magic1).error_code,
+        ResponseError::UnsupportedForMessageFormat.code()
+    );
+
+    assert_eq!(
+        produce(&mut c, "missing", good.clone()).error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+    let p = produce(&mut c, "errs", good);
+    assert_eq!(
+        (p.error_code, p.base_offset),
+        (0, 0),
+        "the connection still works"
+    );
+
+    // Metadata: invalid names and, with auto-create off, unknown topics.
+    let md = MetadataRequest::default()
+        .with_allow_auto_topic_creation(true)
+        .with_topics(Some(vec![
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("bad/name")))),
+            MetadataRequestTopic::default()
+                .with_name(Some(TopicName(StrBytes::from_static_str("nope")))),
+        ]));
+    let resp: MetadataResponse = decode(c.call(ApiKey::Metadata, 12, &md), 12);
+    assert_eq!(
+        resp.topics[0].error_code,
+        ResponseError::InvalidTopicException.code()
+    );
+    assert_eq!(
+        resp.topics[1].error_code,
+        ResponseError::UnknownTopicOrPartition.code()
+    );
+}
+
+#[test]
+fn long_poll_fetch_is_woken_by_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut c = Conn::open(&broker.addr);
+    create_topic(&mut c, "wake", 1);
+    let addr = broker.addr.clone();
+    let waiter = std::thread::spawn(move || {
+        let mut c = Conn::open(&addr);
+        let start = Instant::now();
+        let resp: FetchResponse =
+            decode(c.call(ApiKey::Fetch, 12, &fetch_req("wake", 0, 20_000)), 12);
+        (start.elapsed(), resp)
+    });
+    // Whether the fetch is parked before this produce or not, it must return the data; when
+    // parked, only the append can wake it before its 20 s max wait.
+    let p = produce(
+        &mut c,
+        "wake",
+        fjord_log::testing::build_batch(0, &[(None, Some(&b"x"[..]), 1)]),
+    );
+    assert_eq!(p.error_code, 0);
+    let (elapsed, resp) = waiter.join().unwrap();
+    assert!(
+        resp.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .is_some_and(|r| !r.is_empty())
+    );
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "woken by the append, not the 20 s max wait ({elapsed:?})"
+    );
+}
