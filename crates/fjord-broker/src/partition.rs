@@ -132,8 +132,10 @@ impl PartitionState {
             return Ok(AppendOutcome::Duplicate { first_offset });
         }
         if self.config.log_append_time {
-            stamp_log_append_time(batch, now_ms);
-            header = BatchHeader::parse(batch).map_err(LogError::from)?;
+            let stamped = fjord_log::set_log_append_time(batch, now_ms).map_err(LogError::from)?;
+            if let Some(h) = stamped.into_iter().next() {
+                header = h;
+            }
         }
         let info = self
             .log
@@ -233,19 +235,6 @@ impl PartitionState {
     }
 }
 
-/// Turns a batch into a `LogAppendTime` batch stamped `now_ms`: sets the timestamp-type
-/// attribute and the max timestamp (both inside the CRC) and recomputes the CRC.
-fn stamp_log_append_time(batch: &mut [u8], now_ms: i64) {
-    if batch.len() < fjord_log::BATCH_HEADER_LEN {
-        return;
-    }
-    let attrs = i16::from_be_bytes([batch[21], batch[22]]) | 0x08;
-    batch[21..23].copy_from_slice(&attrs.to_be_bytes());
-    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = crc32c::crc32c(&batch[21..]);
-    batch[17..21].copy_from_slice(&crc.to_be_bytes());
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,13 +254,13 @@ mod tests {
     fn idempotent_batch(pid: i64, epoch: i16, seq: i32, n: usize) -> Vec<u8> {
         let recs: Vec<fjord_log::testing::TestRecord<'_>> =
             (0..n).map(|_| (None, Some(&b"v"[..]), 1)).collect();
-        let mut b = fjord_log::testing::build_batch(0, &recs);
-        b[43..51].copy_from_slice(&pid.to_be_bytes());
-        b[51..53].copy_from_slice(&epoch.to_be_bytes());
-        b[53..57].copy_from_slice(&seq.to_be_bytes());
-        let crc = crc32c::crc32c(&b[21..]);
-        b[17..21].copy_from_slice(&crc.to_be_bytes());
-        b
+        let spec = fjord_log::testing::BatchSpec {
+            producer_id: pid,
+            producer_epoch: epoch,
+            base_sequence: seq,
+            ..Default::default()
+        };
+        fjord_log::testing::build_batch_with(&spec, &recs)
     }
 
     fn append(s: &mut PartitionState, mut b: Vec<u8>) -> Result<AppendOutcome, AppendError> {

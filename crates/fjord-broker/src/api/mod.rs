@@ -13,6 +13,8 @@ pub(crate) mod fetch;
 pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
