@@ -17,6 +17,9 @@ use kafka_protocol::error::ResponseError;
 use uuid::Uuid;
 
 use crate::config::BrokerConfig;
+use crate::coordinator::group::{
+    ClassicConfig, CoordinatorConfig, GroupCoordinator, OFFSETS_TOPIC,
+};
 use crate::metadata::{MetadataError, MetadataImage, MetadataRecord, MetadataStore, TopicImage};
 use crate::partition::Partition;
 use crate::topic_config;
@@ -105,6 +108,8 @@ pub struct Broker {
     advertised: OnceLock<Vec<(String, u16)>>,
     appended: tokio::sync::watch::Sender<u64>,
     producer_ids: std::sync::Mutex<(i64, i64)>,
+    /// The consumer-group coordinator.
+    pub groups: GroupCoordinator,
     _lock: File,
 }
 
@@ -166,6 +171,7 @@ impl Broker {
         let cluster_id = load_cluster_id(&config, &meta_dir)?;
         let (appended, _) = tokio::sync::watch::channel(0u64);
         let next_pid = metadata.image().next_producer_id();
+        let groups = GroupCoordinator::new(coordinator_config(&config));
         let broker = Broker {
             config,
             cluster_id,
@@ -175,11 +181,30 @@ impl Broker {
             advertised: OnceLock::new(),
             appended,
             producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
+            groups,
             _lock: lock,
         };
         broker.sync_partitions(&broker.image())?;
         broker.remove_stray_dirs();
+        broker.ensure_offsets_topic()?;
+        broker.groups.load(&broker, now_ms());
         Ok(Arc::new(broker))
+    }
+
+    /// Creates `__consumer_offsets` on first start (compacted, `offsets.topic.num.partitions`).
+    fn ensure_offsets_topic(&self) -> Result<(), BrokerError> {
+        if self.image().topic(OFFSETS_TOPIC).is_some() {
+            return Ok(());
+        }
+        let record = MetadataRecord::CreateTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            id: Uuid::new_v4().to_string(),
+            partitions: self.groups.config.offsets_partitions,
+            replication_factor: 1,
+            configs: BTreeMap::from([("cleanup.policy".to_string(), "compact".to_string())]),
+        };
+        let image = self.metadata.commit(&[record])?;
+        self.sync_partitions(&image)
     }
 
     /// Returns the current metadata image.
@@ -546,6 +571,22 @@ impl Broker {
                 }
             }
         }
+    }
+}
+
+fn coordinator_config(config: &BrokerConfig) -> CoordinatorConfig {
+    let int = |name: &str| config.get_i64(name);
+    CoordinatorConfig {
+        classic: ClassicConfig {
+            min_session_timeout_ms: int("group.min.session.timeout.ms") as i32,
+            max_session_timeout_ms: int("group.max.session.timeout.ms") as i32,
+            initial_rebalance_delay_ms: int("group.initial.rebalance.delay.ms") as i32,
+        },
+        offsets_partitions: int("offsets.topic.num.partitions") as i32,
+        offsets_retention_ms: int("offsets.retention.minutes") * 60_000,
+        offset_metadata_max_bytes: int("offset.metadata.max.bytes").max(0) as usize,
+        consumer_session_timeout_ms: int("group.consumer.session.timeout.ms"),
+        consumer_heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms") as i32,
     }
 }
 

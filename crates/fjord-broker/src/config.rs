@@ -189,6 +189,54 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         ConfigType::String,
         "Cluster id; generated and stored in the data dir on first start when empty.",
     ),
+    prop(
+        "offsets.topic.num.partitions",
+        "50",
+        ConfigType::Int,
+        "Partitions of __consumer_offsets (fixed once the topic exists).",
+    ),
+    prop(
+        "offsets.retention.minutes",
+        "10080",
+        ConfigType::Int,
+        "Committed offsets of an empty group are deleted after this long.",
+    ),
+    prop(
+        "offset.metadata.max.bytes",
+        "4096",
+        ConfigType::Int,
+        "Largest metadata string of a committed offset.",
+    ),
+    prop(
+        "group.initial.rebalance.delay.ms",
+        "3000",
+        ConfigType::Int,
+        "How long an empty classic group waits for more members before its first rebalance.",
+    ),
+    prop(
+        "group.min.session.timeout.ms",
+        "6000",
+        ConfigType::Int,
+        "Smallest session timeout a classic member may ask for.",
+    ),
+    prop(
+        "group.max.session.timeout.ms",
+        "1800000",
+        ConfigType::Int,
+        "Largest session timeout a classic member may ask for.",
+    ),
+    prop(
+        "group.consumer.session.timeout.ms",
+        "45000",
+        ConfigType::Int,
+        "Session timeout of KIP-848 consumer group members.",
+    ),
+    prop(
+        "group.consumer.heartbeat.interval.ms",
+        "5000",
+        ConfigType::Int,
+        "Heartbeat interval given to KIP-848 consumer group members.",
+    ),
 ];
 
 const fn prop(
@@ -472,8 +520,17 @@ impl ConfigBuilder {
             "log.retention.check.interval.ms",
             "log.index.interval.bytes",
             "min.insync.replicas",
+            "offsets.topic.num.partitions",
+            "offsets.retention.minutes",
+            "group.min.session.timeout.ms",
+            "group.max.session.timeout.ms",
+            "group.consumer.session.timeout.ms",
+            "group.consumer.heartbeat.interval.ms",
         ] {
             positive(name)?;
+        }
+        if int("group.initial.rebalance.delay.ms") < 0 {
+            return Err(invalid("group.initial.rebalance.delay.ms", "must be >= 0"));
         }
         if int("log.segment.bytes") < 14 {
             return Err(invalid("log.segment.bytes", "must be at least 14"));

@@ -20,6 +20,7 @@
 pub mod api;
 pub mod broker;
 pub mod config;
+pub mod coordinator;
 pub mod metadata;
 pub mod partition;
 pub mod server;

@@ -278,11 +278,23 @@ pub fn effective(
             Some(v)
         }
     };
+    let policy = get("cleanup.policy");
+    let compact = policy.split(',').any(|p| p.trim() == "compact");
+    // A compact-only topic keeps data until compaction replaces it: no time or size retention.
+    let deletes = policy.split(',').any(|p| p.trim() == "delete");
     let log = fjord_log::LogConfig {
         segment_bytes: num("segment.bytes").max(14) as u64,
         roll_ms: opt(num("segment.ms")),
-        retention_ms: opt(num("retention.ms")),
-        retention_bytes: opt(num("retention.bytes")).map(|v| v as u64),
+        retention_ms: if deletes {
+            opt(num("retention.ms"))
+        } else {
+            None
+        },
+        retention_bytes: if deletes {
+            opt(num("retention.bytes")).map(|v| v as u64)
+        } else {
+            None
+        },
         flush_interval_messages: opt(num("flush.messages")).map(|v| v as u64),
         index_interval_bytes: num("index.interval.bytes").clamp(1, i32::MAX as i64) as u32,
     };
@@ -290,9 +302,7 @@ pub fn effective(
         log,
         max_message_bytes: num("max.message.bytes").max(0) as usize,
         log_append_time: get("message.timestamp.type") == "LogAppendTime",
-        compact: get("cleanup.policy")
-            .split(',')
-            .any(|p| p.trim() == "compact"),
+        compact,
         flush_ms: opt(num("flush.ms")),
         min_insync_replicas: num("min.insync.replicas"),
     }

@@ -67,3 +67,5 @@ pub use batch::{BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_bat
 pub use error::{BatchError, LogError};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult};
 pub use record::{Record, RecordIter, iter_records};
+/// Builds an uncompressed magic-v2 batch; the broker uses it for its internal topics.
+pub use testing::build_batch;

@@ -21,11 +21,12 @@ fn broker(dir: &std::path::Path) -> Arc<Broker> {
     b.override_kv(&format!("log.dirs={}", dir.display()))
         .unwrap();
     b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+    b.override_kv("group.initial.rebalance.delay.ms=0").unwrap();
     Broker::open(b.build().unwrap()).unwrap()
 }
 
 /// Requests for `key` with content; several per API to cover success and error paths.
-fn requests(key: ApiKey, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind> {
+fn requests(key: ApiKey, version: i16, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind> {
     use RequestKind as R;
     match key {
         ApiKey::Produce => vec![R::Produce(
@@ -66,8 +67,8 @@ fn requests(key: ApiKey, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind
                         ]),
                 ]),
         )],
-        ApiKey::ListOffsets => vec![R::ListOffsets(
-            ListOffsetsRequest::default().with_topics(vec![
+        ApiKey::ListOffsets => vec![R::ListOffsets(ListOffsetsRequest::default().with_topics(
+            vec![
                 list_offsets_request::ListOffsetsTopic::default()
                     .with_name(name("t"))
                     .with_partitions(
@@ -81,8 +82,8 @@ fn requests(key: ApiKey, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind
                                 .with_partition_index(7)])
                             .collect(),
                     ),
-            ]),
-        )],
+            ],
+        ))],
         ApiKey::Metadata => vec![
             R::Metadata(MetadataRequest::default().with_topics(None)),
             R::Metadata(MetadataRequest::default().with_topics(Some(vec![
@@ -205,6 +206,133 @@ fn requests(key: ApiKey, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind
                         .with_name(name("missing")),
                 ]),
         )],
+        ApiKey::FindCoordinator => vec![
+            R::FindCoordinator(
+                FindCoordinatorRequest::default()
+                    .with_key(StrBytes::from_static_str("g"))
+                    .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
+            ),
+            R::FindCoordinator(
+                FindCoordinatorRequest::default()
+                    .with_key_type(1)
+                    .with_key(StrBytes::from_static_str("tx"))
+                    .with_coordinator_keys(vec![StrBytes::from_static_str("tx")]),
+            ),
+        ],
+        ApiKey::JoinGroup => vec![R::JoinGroup(
+            JoinGroupRequest::default()
+                // A group per version: each join then completes at once instead of waiting
+                // for the previous version's member to rejoin.
+                .with_group_id(GroupId(StrBytes::from_string(format!("g{version}"))))
+                .with_session_timeout_ms(10_000)
+                .with_rebalance_timeout_ms(10_000)
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![
+                    join_group_request::JoinGroupRequestProtocol::default()
+                        .with_name(StrBytes::from_static_str("range"))
+                        .with_metadata(Bytes::from_static(&[
+                            0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 0,
+                        ])),
+                ]),
+        )],
+        ApiKey::SyncGroup => vec![R::SyncGroup(
+            SyncGroupRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        )],
+        ApiKey::Heartbeat => vec![R::Heartbeat(
+            HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        )],
+        ApiKey::LeaveGroup => vec![R::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_member_id(StrBytes::from_static_str("nobody"))
+                .with_members(vec![
+                    leave_group_request::MemberIdentity::default()
+                        .with_member_id(StrBytes::from_static_str("nobody")),
+                ]),
+        )],
+        ApiKey::OffsetCommit => vec![R::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_committed_offset(1)
+                                .with_committed_metadata(Some(StrBytes::from_static_str("m"))),
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(99),
+                        ]),
+                ]),
+        )],
+        ApiKey::OffsetFetch => vec![
+            R::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                    .with_topics(Some(vec![
+                        offset_fetch_request::OffsetFetchRequestTopic::default()
+                            .with_name(name("t"))
+                            .with_partition_indexes(vec![0, 1]),
+                    ]))
+                    .with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                            .with_topics(Some(vec![
+                                offset_fetch_request::OffsetFetchRequestTopics::default()
+                                    .with_name(name("t"))
+                                    .with_partition_indexes(vec![0, 1]),
+                            ])),
+                    ]),
+            ),
+            R::OffsetFetch(
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                    .with_topics(None)
+                    .with_groups(vec![
+                        offset_fetch_request::OffsetFetchRequestGroup::default()
+                            .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                            .with_topics(None),
+                    ]),
+            ),
+        ],
+        ApiKey::DescribeGroups => vec![R::DescribeGroups(
+            DescribeGroupsRequest::default().with_groups(vec![
+                GroupId(StrBytes::from_static_str("g")),
+                GroupId(StrBytes::from_static_str("simple")),
+                GroupId(StrBytes::from_static_str("nope")),
+                GroupId(StrBytes::from_static_str("cg")),
+            ]),
+        )],
+        ApiKey::ListGroups => vec![R::ListGroups(ListGroupsRequest::default())],
+        ApiKey::DeleteGroups => vec![R::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("nope"))]),
+        )],
+        ApiKey::OffsetDelete => vec![R::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("simple")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default(),
+                        ]),
+                ]),
+        )],
+        ApiKey::ConsumerGroupHeartbeat => vec![R::ConsumerGroupHeartbeat(
+            ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("cg")))
+                .with_member_id(StrBytes::from_string(uuid::Uuid::new_v4().to_string()))
+                .with_rebalance_timeout_ms(10_000)
+                .with_subscribed_topic_names(Some(vec![name("t")])),
+        )],
+        ApiKey::ConsumerGroupDescribe => vec![R::ConsumerGroupDescribe(
+            ConsumerGroupDescribeRequest::default().with_group_ids(vec![
+                GroupId(StrBytes::from_static_str("cg")),
+                GroupId(StrBytes::from_static_str("g")),
+            ]),
+        )],
         other => panic!("no request builder for {other:?}: add one when advertising it"),
     }
 }
@@ -232,11 +360,12 @@ async fn every_advertised_version_is_answered_and_encodes() {
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     for &(key, min, max) in SUPPORTED {
         for version in min..=max {
-            for request in requests(key, topic_id, &batch) {
+            for request in requests(key, version, topic_id, &batch) {
                 let ctx = RequestContext {
                     broker: Arc::clone(&broker),
                     api_version: version,
                     header: RequestHeader::default(),
+                    client_host: "/127.0.0.1".into(),
                     shutdown: shutdown.clone(),
                 };
                 let response = dispatch(&ctx, request)
@@ -244,6 +373,9 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
                 let response =
                     response.unwrap_or_else(|| panic!("{key:?} v{version}: no response"));
+                if std::env::var("FJORD_TEST_DUMP").is_ok() {
+                    eprintln!("{key:?} v{version}: {response:?}");
+                }
                 let mut buf = BytesMut::new();
                 response
                     .encode(&mut buf, version)

@@ -63,12 +63,17 @@ pub(crate) async fn serve(
         let frame = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
+            // A client going away mid-frame is routine; anything else is worth a warning.
+            Err(ConnectionError::Io(e)) => {
+                tracing::debug!(%peer, error = %e, "connection closed by peer");
+                break;
+            }
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
                 break;
             }
         };
-        match handle_frame(&broker, frame, &shutdown).await {
+        match handle_frame(&broker, frame, &shutdown, &peer).await {
             Ok(Some(response)) => {
                 if let Err(e) = stream.write_all(&response).await {
                     tracing::debug!(%peer, error = %e, "write failed");
@@ -129,6 +134,7 @@ pub(crate) async fn handle_frame(
     broker: &Arc<Broker>,
     mut frame: Bytes,
     shutdown: &watch::Receiver<bool>,
+    peer: &SocketAddr,
 ) -> Result<Option<BytesMut>, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::Malformed(format!(
@@ -174,6 +180,7 @@ pub(crate) async fn handle_frame(
         broker: Arc::clone(broker),
         api_version: version,
         header,
+        client_host: format!("/{}", peer.ip()),
         shutdown: shutdown.clone(),
     };
     let Some(response) = api::dispatch(&ctx, request).await? else {

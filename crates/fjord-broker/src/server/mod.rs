@@ -79,6 +79,7 @@ impl Server {
         let broker = Arc::clone(&self.broker);
         let hk_shutdown = shutdown.clone();
         tasks.spawn(housekeeping(broker, hk_shutdown));
+        tasks.spawn(group_ticker(Arc::clone(&self.broker), shutdown.clone()));
         let _ = shutdown.wait_for(|s| *s).await;
         // Give connections a bounded time to finish the request in hand.
         let _ = tokio::time::timeout(Duration::from_secs(3), async {
@@ -138,6 +139,20 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
                 let b = Arc::clone(&broker);
                 let _ = tokio::task::spawn_blocking(move || b.housekeeping(due)).await;
             }
+        }
+    }
+}
+
+/// Drives group session and rebalance timeouts.
+async fn group_ticker(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
+    let stop = stopped(shutdown);
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => broker.groups.tick(&broker, crate::broker::now_ms()),
         }
     }
 }

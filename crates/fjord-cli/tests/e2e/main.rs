@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod clients;
+mod groups;
 mod harness;
 mod process;
 mod protocol;

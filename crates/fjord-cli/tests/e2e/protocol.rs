@@ -17,13 +17,13 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::harness::BrokerProcess;
 
-struct Conn {
+pub(crate) struct Conn {
     stream: TcpStream,
     next_id: i32,
 }
 
 impl Conn {
-    fn open(addr: &str) -> Conn {
+    pub(crate) fn open(addr: &str) -> Conn {
         let stream = TcpStream::connect(addr).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
@@ -32,7 +32,7 @@ impl Conn {
     }
 
     /// Sends a request and returns the raw response after the correlation id.
-    fn call<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
+    pub(crate) fn call<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
         let id = self.next_id;
         self.next_id += 1;
         let header = RequestHeader::default()
@@ -74,7 +74,7 @@ impl Conn {
     }
 }
 
-fn decode<T: Decodable>(mut b: Bytes, version: i16) -> T {
+pub(crate) fn decode<T: Decodable>(mut b: Bytes, version: i16) -> T {
     T::decode(&mut b, version).unwrap()
 }
 

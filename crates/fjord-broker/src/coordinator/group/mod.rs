@@ -1,0 +1,658 @@
+//! The group coordinator: runs the group state machines ([`classic`], [`consumer`]), keeps
+//! committed offsets, and persists both in the internal topic `__consumer_offsets`.
+//!
+//! How a request flows: a handler calls into [`GroupCoordinator`], which takes its lock, feeds
+//! the request to the group's engine at the current time, executes the returned effects
+//! (answering parked requests through one-shot channels, appending snapshots and offsets to
+//! `__consumer_offsets`), releases the lock and, for JoinGroup/SyncGroup, awaits its answer.
+//! A ticker calls [`GroupCoordinator::tick`] every 100 ms so sessions and rebalance timeouts
+//! expire without a request.
+//!
+//! Storage: group `g` lives in partition `abs(javaHash(g)) % offsets.topic.num.partitions`,
+//! as Kafka places it. Records are keyed JSON: `{"k":"offset","group","topic","partition"}`
+//! with the committed offset as value, and `{"k":"group","group"}` with the group's snapshot;
+//! a null value deletes. The latest record per key wins on replay at start-up.
+
+pub mod classic;
+pub mod consumer;
+pub mod consumer_protocol;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use kafka_protocol::error::ResponseError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+pub use classic::{ClassicConfig, ClassicGroup};
+pub use consumer::ConsumerGroup;
+pub use store::OFFSETS_TOPIC;
+
+use crate::broker::Broker;
+
+/// One committed offset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    /// The offset (the next record to read).
+    pub offset: i64,
+    /// Leader epoch of the record before it, -1 if unknown.
+    pub leader_epoch: i32,
+    /// Client metadata string.
+    pub metadata: Option<String>,
+    /// When it was committed.
+    pub commit_timestamp_ms: i64,
+}
+
+/// A group of either protocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Group {
+    /// JoinGroup/SyncGroup protocol.
+    Classic(ClassicGroup),
+    /// KIP-848 protocol.
+    Consumer(ConsumerGroup),
+}
+
+impl Group {
+    /// Kafka's state name.
+    pub fn state_name(&self) -> &'static str {
+        match self {
+            Group::Classic(g) => g.state.name(),
+            Group::Consumer(g) => g.state(),
+        }
+    }
+
+    /// Whether the group has no members.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Group::Classic(g) => g.is_empty(),
+            Group::Consumer(g) => g.members.is_empty(),
+        }
+    }
+
+    /// `classic` or `consumer` (ListGroups group type, KIP-848).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Group::Classic(_) => "classic",
+            Group::Consumer(_) => "consumer",
+        }
+    }
+
+    /// Protocol type as ListGroups reports it.
+    pub fn protocol_type(&self) -> String {
+        match self {
+            Group::Classic(g) => g.protocol_type.clone().unwrap_or_default(),
+            Group::Consumer(_) => "consumer".to_string(),
+        }
+    }
+}
+
+/// Settings of the coordinator.
+#[derive(Debug, Clone, Copy)]
+pub struct CoordinatorConfig {
+    /// Classic protocol timing.
+    pub classic: ClassicConfig,
+    /// `offsets.topic.num.partitions`.
+    pub offsets_partitions: i32,
+    /// `offsets.retention.minutes` in ms.
+    pub offsets_retention_ms: i64,
+    /// `offset.metadata.max.bytes`.
+    pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`.
+    pub consumer_session_timeout_ms: i64,
+    /// `group.consumer.heartbeat.interval.ms`.
+    pub consumer_heartbeat_interval_ms: i32,
+}
+
+/// An answer delivered to a parked request.
+#[derive(Debug)]
+pub enum Answer {
+    /// JoinGroup.
+    Join(classic::JoinResult),
+    /// SyncGroup.
+    Sync(classic::SyncResult),
+}
+
+#[derive(Default)]
+struct State {
+    groups: BTreeMap<String, Group>,
+    offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
+    waiting: HashMap<u64, oneshot::Sender<Answer>>,
+    next_token: u64,
+    next_member: u64,
+}
+
+/// The group coordinator of this broker (every group: a single node leads every partition
+/// of `__consumer_offsets`).
+pub struct GroupCoordinator {
+    /// Settings.
+    pub config: CoordinatorConfig,
+    state: Mutex<State>,
+}
+
+/// Who sends a SyncGroup or OffsetCommit.
+#[derive(Debug, Clone, Copy)]
+pub struct MemberRef<'a> {
+    /// Group id.
+    pub group_id: &'a str,
+    /// Member id (empty for a simple commit).
+    pub member_id: &'a str,
+    /// Static membership.
+    pub instance_id: Option<&'a str>,
+    /// Generation (classic) or member epoch (KIP-848); -1 for a simple commit.
+    pub generation: i32,
+}
+
+/// A classic JoinGroup as the handler decoded it.
+pub struct JoinRequest {
+    /// Group id.
+    pub group_id: String,
+    /// The join itself; `token` and `new_member_id` are filled in by the coordinator.
+    pub join: classic::Join,
+}
+
+impl GroupCoordinator {
+    /// A coordinator with no groups; [`GroupCoordinator::load`] replays the stored state.
+    pub fn new(config: CoordinatorConfig) -> Self {
+        GroupCoordinator {
+            config,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Replays `__consumer_offsets` into memory.
+    pub fn load(&self, broker: &Broker, now: i64) {
+        let (groups, offsets) = store::replay(broker, self.config.offsets_partitions);
+        let mut st = self.lock();
+        st.groups = groups;
+        for g in st.groups.values_mut() {
+            match g {
+                Group::Classic(c) => c.loaded(now),
+                Group::Consumer(c) => c.loaded(now),
+            }
+        }
+        st.offsets = offsets;
+        tracing::info!(groups = st.groups.len(), "group coordinator loaded");
+    }
+
+    fn new_member_id(st: &mut State, client_id: &str) -> String {
+        st.next_member += 1;
+        let prefix = if client_id.is_empty() {
+            "member"
+        } else {
+            client_id
+        };
+        format!("{prefix}-{}", uuid::Uuid::new_v4())
+    }
+
+    /// Handles a classic JoinGroup; waits until the rebalance answers it.
+    pub async fn join(
+        &self,
+        broker: &Broker,
+        now: i64,
+        mut req: JoinRequest,
+    ) -> classic::JoinResult {
+        let rx = {
+            let mut st = self.lock();
+            let fallback = classic::JoinResult {
+                error: Some(ResponseError::InconsistentGroupProtocol),
+                generation: -1,
+                protocol_type: None,
+                protocol_name: None,
+                leader: String::new(),
+                member_id: req.join.member_id.clone(),
+                members: Vec::new(),
+            };
+            let group = st
+                .groups
+                .entry(req.group_id.clone())
+                .or_insert_with(|| Group::Classic(ClassicGroup::new(&req.group_id)));
+            if matches!(group, Group::Consumer(c) if !c.members.is_empty()) {
+                return fallback;
+            }
+            if matches!(group, Group::Consumer(_)) {
+                *group = Group::Classic(ClassicGroup::new(&req.group_id));
+            }
+            st.next_token += 1;
+            let token = st.next_token;
+            req.join.token = token;
+            req.join.new_member_id = Self::new_member_id(&mut st, &req.join.client_id);
+            let (tx, rx) = oneshot::channel();
+            st.waiting.insert(token, tx);
+            let effects = match st.groups.get_mut(&req.group_id) {
+                Some(Group::Classic(g)) => g.join(now, &self.config.classic, req.join),
+                _ => Vec::new(),
+            };
+            self.execute(broker, &mut st, &req.group_id, effects);
+            rx
+        };
+        match rx.await {
+            Ok(Answer::Join(r)) => r,
+            _ => classic::JoinResult {
+                error: Some(ResponseError::RebalanceInProgress),
+                generation: -1,
+                protocol_type: None,
+                protocol_name: None,
+                leader: String::new(),
+                member_id: String::new(),
+                members: Vec::new(),
+            },
+        }
+    }
+
+    /// Handles a classic SyncGroup; a follower waits for the leader's assignment.
+    pub async fn sync(
+        &self,
+        broker: &Broker,
+        now: i64,
+        who: MemberRef<'_>,
+        assignments: Vec<(String, Vec<u8>)>,
+    ) -> classic::SyncResult {
+        let MemberRef {
+            group_id,
+            member_id,
+            instance_id,
+            generation,
+        } = who;
+        let error = |e| classic::SyncResult {
+            error: Some(e),
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Vec::new(),
+        };
+        let rx = {
+            let mut st = self.lock();
+            st.next_token += 1;
+            let token = st.next_token;
+            let effects = match st.groups.get_mut(group_id) {
+                Some(Group::Classic(g)) => {
+                    g.sync(now, token, member_id, instance_id, generation, assignments)
+                }
+                _ => return error(ResponseError::UnknownMemberId),
+            };
+            let (tx, rx) = oneshot::channel();
+            st.waiting.insert(token, tx);
+            self.execute(broker, &mut st, group_id, effects);
+            rx
+        };
+        match rx.await {
+            Ok(Answer::Sync(r)) => r,
+            _ => error(ResponseError::RebalanceInProgress),
+        }
+    }
+
+    /// Handles a classic Heartbeat.
+    pub fn heartbeat(
+        &self,
+        now: i64,
+        group_id: &str,
+        member_id: &str,
+        instance_id: Option<&str>,
+        generation: i32,
+    ) -> Option<ResponseError> {
+        let mut st = self.lock();
+        match st.groups.get_mut(group_id) {
+            Some(Group::Classic(g)) => g.heartbeat(now, member_id, instance_id, generation),
+            _ => Some(ResponseError::UnknownMemberId),
+        }
+    }
+
+    /// Handles LeaveGroup; per-member errors, or a group-level error.
+    pub fn leave(
+        &self,
+        broker: &Broker,
+        now: i64,
+        group_id: &str,
+        leavers: &[(String, Option<String>)],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let mut st = self.lock();
+        let (errors, effects) = match st.groups.get_mut(group_id) {
+            Some(Group::Classic(g)) => g.leave(now, &self.config.classic, leavers),
+            _ => return Err(ResponseError::UnknownMemberId),
+        };
+        self.execute(broker, &mut st, group_id, effects);
+        Ok(errors)
+    }
+
+    /// Handles a ConsumerGroupHeartbeat (KIP-848).
+    pub fn consumer_heartbeat(
+        &self,
+        broker: &Broker,
+        now: i64,
+        group_id: &str,
+        mut hb: consumer::Heartbeat,
+    ) -> Result<consumer::HeartbeatResult, (ResponseError, String)> {
+        let image = broker.image();
+        let topics: BTreeMap<String, i32> = image
+            .topics()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let mut st = self.lock();
+        hb.new_member_id = uuid::Uuid::new_v4().to_string();
+        let group = st
+            .groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::Consumer(ConsumerGroup::new(group_id)));
+        if let Group::Classic(c) = group {
+            if !c.is_empty() {
+                return Err((
+                    ResponseError::GroupIdNotFound,
+                    format!("group {group_id} is a classic group with members"),
+                ));
+            }
+            *group = Group::Consumer(ConsumerGroup::new(group_id));
+        }
+        let Group::Consumer(g) = group else {
+            return Err((ResponseError::UnknownServerError, String::new()));
+        };
+        let before = (g.epoch, g.members.len());
+        let result = g.heartbeat(now, hb, &topics);
+        let after = (g.epoch, g.members.len());
+        if before != after || result.as_ref().is_ok_and(|r| r.assignment.is_some()) {
+            self.execute(broker, &mut st, group_id, vec![classic::Effect::Persist]);
+        }
+        result
+    }
+
+    /// Validates and stores an OffsetCommit. Returns a group-level error, or per-partition
+    /// results in request order.
+    pub fn commit(
+        &self,
+        broker: &Broker,
+        now: i64,
+        who: MemberRef<'_>,
+        offsets: Vec<((String, i32), CommittedOffset)>,
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let MemberRef {
+            group_id,
+            member_id,
+            instance_id,
+            generation,
+        } = who;
+        let mut st = self.lock();
+        match st.groups.get(group_id) {
+            Some(Group::Classic(g)) => g.validate_commit(member_id, instance_id, generation)?,
+            Some(Group::Consumer(g)) => g.validate_member_epoch(member_id, generation)?,
+            None if generation >= 0 || !member_id.is_empty() => {
+                return Err(ResponseError::IllegalGeneration);
+            }
+            None => {}
+        }
+        let image = broker.image();
+        let mut results = Vec::with_capacity(offsets.len());
+        let mut accepted = Vec::new();
+        for ((topic, partition), off) in offsets {
+            let exists = image
+                .topic(&topic)
+                .is_some_and(|t| partition >= 0 && partition < t.partitions);
+            if !exists {
+                results.push(Some(ResponseError::UnknownTopicOrPartition));
+            } else if off
+                .metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > self.config.offset_metadata_max_bytes)
+            {
+                results.push(Some(ResponseError::OffsetMetadataTooLarge));
+            } else {
+                results.push(None);
+                accepted.push(((topic, partition), off));
+            }
+        }
+        if !accepted.is_empty() {
+            if let Err(e) = store::write_offsets(
+                broker,
+                self.config.offsets_partitions,
+                group_id,
+                &accepted,
+                now,
+            ) {
+                tracing::error!(group = group_id, error = %e, "offset commit write failed");
+                return Err(ResponseError::CoordinatorNotAvailable);
+            }
+            if !st.groups.contains_key(group_id) {
+                // A commit without membership creates an empty ("simple") group, as in Kafka.
+                let g = Group::Classic(ClassicGroup::new(group_id));
+                st.groups.insert(group_id.to_string(), g);
+            }
+            let entry = st.offsets.entry(group_id.to_string()).or_default();
+            for (k, v) in accepted {
+                entry.insert(k, v);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Committed offsets of a group (all of them when `partitions` is None).
+    pub fn fetch_offsets(&self, group_id: &str) -> BTreeMap<(String, i32), CommittedOffset> {
+        self.lock()
+            .offsets
+            .get(group_id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Validates an OffsetFetch v9 member epoch.
+    pub fn validate_fetch(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        epoch: i32,
+    ) -> Result<(), ResponseError> {
+        match self.lock().groups.get(group_id) {
+            Some(Group::Consumer(g)) => g.validate_member_epoch(member_id, epoch),
+            _ => Ok(()),
+        }
+    }
+
+    /// Returns (group id, snapshot) of every group.
+    pub fn groups(&self) -> Vec<(String, Group)> {
+        self.lock()
+            .groups
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Returns one group.
+    pub fn group(&self, group_id: &str) -> Option<Group> {
+        self.lock().groups.get(group_id).cloned()
+    }
+
+    /// Deletes an empty group with its offsets.
+    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+        let mut st = self.lock();
+        let Some(g) = st.groups.get(group_id) else {
+            return Err(ResponseError::GroupIdNotFound);
+        };
+        if !g.is_empty() {
+            return Err(ResponseError::NonEmptyGroup);
+        }
+        let keys: Vec<(String, i32)> = st
+            .offsets
+            .get(group_id)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        store::write_tombstones(
+            broker,
+            self.config.offsets_partitions,
+            group_id,
+            &keys,
+            true,
+        )
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        st.groups.remove(group_id);
+        st.offsets.remove(group_id);
+        Ok(())
+    }
+
+    /// OffsetDelete: removes offsets of topics the group is not subscribed to.
+    pub fn delete_offsets(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+        let mut st = self.lock();
+        let image = broker.image();
+        let all_topics: BTreeMap<String, i32> = image
+            .topics()
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let subscribed = match st.groups.get(group_id) {
+            None => return Err(ResponseError::GroupIdNotFound),
+            Some(Group::Classic(g)) => g.subscribed_topics(),
+            Some(Group::Consumer(g)) => g.subscribed_topics(&all_topics),
+        };
+        let mut results = Vec::new();
+        let mut delete = Vec::new();
+        for (t, p) in partitions {
+            if subscribed.contains(t) {
+                results.push(Some(ResponseError::GroupSubscribedToTopic));
+            } else if !all_topics.contains_key(t) {
+                results.push(Some(ResponseError::UnknownTopicOrPartition));
+            } else {
+                results.push(None);
+                delete.push((t.clone(), *p));
+            }
+        }
+        store::write_tombstones(
+            broker,
+            self.config.offsets_partitions,
+            group_id,
+            &delete,
+            false,
+        )
+        .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
+        if let Some(o) = st.offsets.get_mut(group_id) {
+            for k in &delete {
+                o.remove(k);
+            }
+        }
+        Ok(results)
+    }
+
+    /// Expires sessions, ends rebalance waits, and drops offsets of empty groups older than
+    /// `offsets.retention.minutes`.
+    pub fn tick(&self, broker: &Broker, now: i64) {
+        let mut st = self.lock();
+        let ids: Vec<String> = st.groups.keys().cloned().collect();
+        for id in ids {
+            let effects = match st.groups.get_mut(&id) {
+                Some(Group::Classic(g)) => g.tick(now, &self.config.classic),
+                Some(Group::Consumer(g)) => {
+                    if g.tick(now, self.config.consumer_session_timeout_ms) {
+                        vec![classic::Effect::Persist]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                None => Vec::new(),
+            };
+            if !effects.is_empty() {
+                self.execute(broker, &mut st, &id, effects);
+            }
+        }
+        self.expire_offsets(broker, &mut st, now);
+    }
+
+    fn expire_offsets(&self, broker: &Broker, st: &mut State, now: i64) {
+        let retention = self.config.offsets_retention_ms;
+        let mut expired: Vec<(String, Vec<(String, i32)>)> = Vec::new();
+        for (group, offsets) in &st.offsets {
+            if st.groups.get(group).is_some_and(|g| !g.is_empty()) {
+                continue;
+            }
+            let old: Vec<(String, i32)> = offsets
+                .iter()
+                .filter(|(_, o)| now - o.commit_timestamp_ms > retention)
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !old.is_empty() {
+                expired.push((group.clone(), old));
+            }
+        }
+        for (group, keys) in expired {
+            if store::write_tombstones(broker, self.config.offsets_partitions, &group, &keys, false)
+                .is_err()
+            {
+                continue;
+            }
+            tracing::info!(%group, partitions = keys.len(), "expired committed offsets of an empty group");
+            if let Some(o) = st.offsets.get_mut(&group) {
+                for k in &keys {
+                    o.remove(k);
+                }
+                if o.is_empty() {
+                    st.offsets.remove(&group);
+                    if st.groups.get(&group).is_some_and(Group::is_empty) {
+                        let _ = store::write_tombstones(
+                            broker,
+                            self.config.offsets_partitions,
+                            &group,
+                            &[],
+                            true,
+                        );
+                        st.groups.remove(&group);
+                    }
+                }
+            }
+        }
+    }
+
+    fn execute(
+        &self,
+        broker: &Broker,
+        st: &mut State,
+        group_id: &str,
+        effects: Vec<classic::Effect>,
+    ) {
+        for e in effects {
+            match e {
+                classic::Effect::Join { token, result } => {
+                    if let Some(tx) = st.waiting.remove(&token) {
+                        let _ = tx.send(Answer::Join(result));
+                    }
+                }
+                classic::Effect::Sync { token, result } => {
+                    if let Some(tx) = st.waiting.remove(&token) {
+                        let _ = tx.send(Answer::Sync(result));
+                    }
+                }
+                classic::Effect::Persist => {
+                    if let Some(g) = st.groups.get(group_id)
+                        && let Err(e) =
+                            store::write_group(broker, self.config.offsets_partitions, group_id, g)
+                    {
+                        tracing::error!(group = group_id, error = %e, "persisting group failed");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Kafka's placement of a group: `abs(String.hashCode()) % partitions`.
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let mut h: i32 = 0;
+    for unit in group_id.encode_utf16() {
+        h = h.wrapping_mul(31).wrapping_add(i32::from(unit));
+    }
+    // Kafka's Utils.abs maps i32::MIN to 0.
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placement_matches_java_string_hash() {
+        // "test".hashCode() == 3556498
+        assert_eq!(super::partition_for("test", 50), 3556498 % 50);
+        assert_eq!(super::partition_for("", 50), 0);
+    }
+}
