@@ -17,6 +17,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod alloc;
 pub mod api;
 pub mod broker;
 pub mod config;
@@ -27,5 +28,10 @@ pub mod server;
 pub mod topic_config;
 
 pub use broker::{Broker, BrokerError};
+
+/// Every binary linking the broker gets the reserving allocator: a request whose array length
+/// prefix lies must not be able to abort the process (see [`alloc`]).
+#[global_allocator]
+static GLOBAL: alloc::ReservingAllocator = alloc::ReservingAllocator;
 pub use config::{BrokerConfig, ConfigError};
 pub use server::Server;

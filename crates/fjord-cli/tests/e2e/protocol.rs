@@ -213,6 +213,39 @@ fn oversized_frames_and_garbage_close_only_that_connection() {
         garbage.read_frame().is_none(),
         "unknown api key closes the connection"
     );
+    // Array length prefixes that lie (2^31 elements in a 22-byte request; a compact array
+    // announcing 2^32): the decoder must fail on the missing bytes, not allocate.
+    let mut lying = Conn::open(&broker.addr);
+    let mut body = Vec::new();
+    body.extend(0i16.to_be_bytes()); // Produce
+    body.extend(3i16.to_be_bytes()); // v3, non-flexible
+    body.extend(9i32.to_be_bytes()); // correlation id
+    body.extend((-1i16).to_be_bytes()); // client id: null
+    body.extend((-1i16).to_be_bytes()); // transactional id: null
+    body.extend(1i16.to_be_bytes()); // acks
+    body.extend(1000i32.to_be_bytes()); // timeout
+    body.extend(i32::MAX.to_be_bytes()); // topic_data: 2^31-1 topics
+    lying.send_frame(&body);
+    assert!(
+        lying.read_frame().is_none(),
+        "lying array length closes the connection"
+    );
+    let mut lying = Conn::open(&broker.addr);
+    let mut body = Vec::new();
+    body.extend(0i16.to_be_bytes()); // Produce
+    body.extend(9i16.to_be_bytes()); // v9, flexible
+    body.extend(10i32.to_be_bytes());
+    body.extend((-1i16).to_be_bytes()); // client id
+    body.push(0); // header tagged fields
+    body.push(0); // transactional id: null (compact)
+    body.extend(1i16.to_be_bytes());
+    body.extend(1000i32.to_be_bytes());
+    body.extend([0xff, 0xff, 0xff, 0xff, 0x0f]); // compact array length 2^32-1
+    lying.send_frame(&body);
+    assert!(
+        lying.read_frame().is_none(),
+        "lying compact array length closes the connection"
+    );
     let mut short = Conn::open(&broker.addr);
     short.send_frame(&[0, 18]);
     assert!(
