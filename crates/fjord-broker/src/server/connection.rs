@@ -128,14 +128,33 @@ async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Option<Bytes>,
     Ok(Some(buf.freeze()))
 }
 
-/// Parses, dispatches and encodes one request. `Ok(None)` means no response is sent
-/// (Produce with acks=0).
-pub(crate) async fn handle_frame(
-    broker: &Arc<Broker>,
-    mut frame: Bytes,
-    shutdown: &watch::Receiver<bool>,
-    peer: &SocketAddr,
-) -> Result<Option<BytesMut>, ConnectionError> {
+/// A request frame after parsing.
+#[derive(Debug)]
+pub enum ParsedRequest {
+    /// A request this broker serves.
+    Request {
+        /// API key.
+        api_key: ApiKey,
+        /// API version.
+        version: i16,
+        /// Correlation id.
+        correlation_id: i32,
+        /// Header.
+        header: RequestHeader,
+        /// Body (boxed: request bodies are large, the other variant tiny).
+        request: Box<RequestKind>,
+    },
+    /// ApiVersions at a version we do not know: answered per KIP-511.
+    UnsupportedApiVersions {
+        /// Correlation id.
+        correlation_id: i32,
+    },
+}
+
+/// Parses one request frame (without its size prefix): key and version checked against what
+/// is served, then header and body decoded. Never panics; `Err` closes the connection. The
+/// fuzz target `request_frame` drives this function.
+pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::Malformed(format!(
             "request of {} bytes is shorter than a header",
@@ -154,16 +173,7 @@ pub(crate) async fn handle_frame(
     };
     if version < range.0 || version > range.1 {
         if api_key == ApiKey::ApiVersions {
-            // KIP-511: answer in the v0 layout with UNSUPPORTED_VERSION and our ranges, so
-            // the client can retry at a version both sides know.
-            let body = api::api_versions::unsupported_version_response();
-            return encode(
-                correlation_id,
-                0,
-                0,
-                &kafka_protocol::messages::ResponseKind::ApiVersions(body),
-            )
-            .map(Some);
+            return Ok(ParsedRequest::UnsupportedApiVersions { correlation_id });
         }
         return Err(ConnectionError::Malformed(format!(
             "{api_key:?} v{version} is not supported (served: v{}..=v{})",
@@ -175,6 +185,39 @@ pub(crate) async fn handle_frame(
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} header: {e}")))?;
     let request = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
+    Ok(ParsedRequest::Request {
+        api_key,
+        version,
+        correlation_id,
+        header,
+        request: Box::new(request),
+    })
+}
+
+/// Parses, dispatches and encodes one request. `Ok(None)` means no response is sent
+/// (Produce with acks=0).
+pub(crate) async fn handle_frame(
+    broker: &Arc<Broker>,
+    frame: Bytes,
+    shutdown: &watch::Receiver<bool>,
+    peer: &SocketAddr,
+) -> Result<Option<BytesMut>, ConnectionError> {
+    let (api_key, version, correlation_id, header, request) = match parse_request(frame)? {
+        ParsedRequest::Request {
+            api_key,
+            version,
+            correlation_id,
+            header,
+            request,
+        } => (api_key, version, correlation_id, header, request),
+        ParsedRequest::UnsupportedApiVersions { correlation_id } => {
+            // KIP-511: answer in the v0 layout with UNSUPPORTED_VERSION and our ranges, so
+            // the client can retry at a version both sides know.
+            let body = api::api_versions::unsupported_version_response();
+            let body = kafka_protocol::messages::ResponseKind::ApiVersions(body);
+            return encode(correlation_id, 0, 0, &body).map(Some);
+        }
+    };
     tracing::trace!(?api_key, version, correlation_id, client_id = ?header.client_id, "request");
     let ctx = api::RequestContext {
         broker: Arc::clone(broker),
@@ -183,7 +226,7 @@ pub(crate) async fn handle_frame(
         client_host: format!("/{}", peer.ip()),
         shutdown: shutdown.clone(),
     };
-    let Some(response) = api::dispatch(&ctx, request).await? else {
+    let Some(response) = api::dispatch(&ctx, *request).await? else {
         return Ok(None);
     };
     let response_header_version = api_key.response_header_version(version);

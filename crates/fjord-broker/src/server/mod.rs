@@ -5,7 +5,7 @@
 //! per connection (see [`connection`]). Background housekeeping (flush.ms, time-based rolls,
 //! retention) runs beside the accept loops.
 
-pub(crate) mod connection;
+pub mod connection;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
