@@ -237,6 +237,30 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         ConfigType::Int,
         "Heartbeat interval given to KIP-848 consumer group members.",
     ),
+    prop(
+        "max.connections",
+        "2147483647",
+        ConfigType::Int,
+        "Most client connections the broker accepts at once.",
+    ),
+    prop(
+        "max.connections.per.ip",
+        "2147483647",
+        ConfigType::Int,
+        "Most client connections from one IP address.",
+    ),
+    prop(
+        "connections.max.idle.ms",
+        "600000",
+        ConfigType::Long,
+        "A connection with no request for this long is closed.",
+    ),
+    prop(
+        "queued.max.request.bytes",
+        "536870912",
+        ConfigType::Long,
+        "Bytes of large requests being read or handled at once, over all connections; readers wait beyond it.",
+    ),
 ];
 
 const fn prop(
@@ -526,6 +550,10 @@ impl ConfigBuilder {
             "group.max.session.timeout.ms",
             "group.consumer.session.timeout.ms",
             "group.consumer.heartbeat.interval.ms",
+            "max.connections",
+            "max.connections.per.ip",
+            "connections.max.idle.ms",
+            "queued.max.request.bytes",
         ] {
             positive(name)?;
         }

@@ -9,11 +9,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::watch;
 
 use crate::api;
@@ -39,33 +40,44 @@ pub enum ConnectionError {
     /// The request could not be parsed.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// No request arrived within `connections.max.idle.ms`.
+    #[error("idle for {0:?}")]
+    Idle(std::time::Duration),
     /// A response could not be encoded (a bug; logged and the connection closed).
     #[error("cannot encode response: {0}")]
     Encode(String),
 }
 
-/// Serves one connection until the peer closes it, an error closes it, or shutdown.
+/// Serves one connection until the peer closes it, an error closes it, it idles past
+/// `connections.max.idle.ms`, or shutdown.
 pub(crate) async fn serve(
     broker: Arc<Broker>,
     mut stream: TcpStream,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
+    limits: Arc<super::Limits>,
 ) {
     tracing::debug!(%peer, "connection opened");
     let max = broker.config.socket_request_max_bytes;
     let stop = super::stopped(shutdown.clone());
     tokio::pin!(stop);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         let frame = tokio::select! {
             _ = &mut stop => break,
-            f = read_frame(&mut stream, max) => f,
+            f = read_frame(&mut stream, &mut buf, max, &limits) => f,
         };
-        let frame = match frame {
+        // The permit (for large frames) is held until the response is written.
+        let (frame, _permit) = match frame {
             Ok(Some(frame)) => frame,
             Ok(None) => break,
             // A client going away mid-frame is routine; anything else is worth a warning.
             Err(ConnectionError::Io(e)) => {
                 tracing::debug!(%peer, error = %e, "connection closed by peer");
+                break;
+            }
+            Err(ConnectionError::Idle(after)) => {
+                tracing::info!(%peer, idle_ms = after.as_millis() as u64, "closing idle connection");
                 break;
             }
             Err(e) => {
@@ -90,42 +102,64 @@ pub(crate) async fn serve(
     tracing::debug!(%peer, "connection closed");
 }
 
-/// Reads one frame. `Ok(None)` is a clean close between frames.
-async fn read_frame(stream: &mut TcpStream, max: usize) -> Result<Option<Bytes>, ConnectionError> {
-    let mut size_buf = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = stream.read(&mut size_buf[got..]).await?;
+/// Frames up to this size are read without taking memory from the shared request pool:
+/// the connection's read buffer already bounds them.
+const SMALL_FRAME: usize = 64 * 1024;
+
+/// Reads the next frame from `stream`, buffering in `buf` (which may already hold the start
+/// of it, or of later pipelined frames). `Ok(None)` is a clean close between frames.
+///
+/// Bounds: the announced size is checked against `socket.request.max.bytes` before anything
+/// is allocated; the buffer grows only as bytes arrive; a frame larger than [`SMALL_FRAME`]
+/// first takes its size from the broker-wide `queued.max.request.bytes` pool, so slow or
+/// many senders wait for memory instead of pinning it.
+async fn read_frame(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    max: usize,
+    limits: &super::Limits,
+) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+    let mut permit = None;
+    loop {
+        if buf.len() >= 4 {
+            let size = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
+            if size < 0 || size as usize > max {
+                return Err(ConnectionError::FrameTooLarge {
+                    size: size.into(),
+                    max,
+                });
+            }
+            let size = size as usize;
+            if buf.len() >= 4 + size {
+                buf.advance(4);
+                return Ok(Some((buf.split_to(size).freeze(), permit)));
+            }
+            if size > SMALL_FRAME && permit.is_none() {
+                permit = limits.reserve_request_memory(size).await;
+            }
+            let missing = 4 + size - buf.len();
+            buf.reserve(missing.min(READ_CHUNK.max(buf.capacity())));
+        } else {
+            buf.reserve(READ_CHUNK);
+        }
+        let n = if buf.is_empty() {
+            // Between requests: this is where a connection idles.
+            match tokio::time::timeout(limits.idle, stream.read_buf(buf)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(ConnectionError::Idle(limits.idle)),
+            }
+        } else {
+            stream.read_buf(buf).await?
+        };
         if n == 0 {
-            if got == 0 {
+            if buf.is_empty() {
                 return Ok(None);
             }
             return Err(ConnectionError::Io(
                 std::io::ErrorKind::UnexpectedEof.into(),
             ));
         }
-        got += n;
     }
-    let size = i32::from_be_bytes(size_buf);
-    if size < 0 || size as usize > max {
-        return Err(ConnectionError::FrameTooLarge {
-            size: size.into(),
-            max,
-        });
-    }
-    let size = size as usize;
-    let mut buf = BytesMut::with_capacity(size.min(READ_CHUNK));
-    while buf.len() < size {
-        let want = (size - buf.len()).min(READ_CHUNK.max(buf.len()));
-        buf.reserve(want);
-        let n = (&mut *stream).take(want as u64).read_buf(&mut buf).await?;
-        if n == 0 {
-            return Err(ConnectionError::Io(
-                std::io::ErrorKind::UnexpectedEof.into(),
-            ));
-        }
-    }
-    Ok(Some(buf.freeze()))
 }
 
 /// A request frame after parsing.

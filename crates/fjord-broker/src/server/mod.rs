@@ -7,12 +7,13 @@
 
 pub mod connection;
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 
 use crate::broker::Broker;
 
@@ -71,10 +72,11 @@ impl Server {
     /// to finish its current request and close.
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
+        let limits = Arc::new(Limits::new(&self.broker));
         for listener in self.listeners {
             let broker = Arc::clone(&self.broker);
             let shutdown = shutdown.clone();
-            tasks.spawn(accept_loop(broker, listener, shutdown));
+            tasks.spawn(accept_loop(broker, listener, shutdown, Arc::clone(&limits)));
         }
         let broker = Arc::clone(&self.broker);
         let hk_shutdown = shutdown.clone();
@@ -94,7 +96,89 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
-async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+/// Connection and memory limits shared by every listener.
+pub(crate) struct Limits {
+    max_connections: usize,
+    max_per_ip: usize,
+    open: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    request_memory: Arc<Semaphore>,
+    request_memory_max: usize,
+    /// `connections.max.idle.ms`.
+    pub(crate) idle: Duration,
+}
+
+/// Releases a connection's slot when dropped.
+pub(crate) struct ConnectionSlot {
+    limits: Arc<Limits>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.1.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Limits {
+    fn new(broker: &Broker) -> Self {
+        let int = |name: &str| broker.config.get_i64(name).max(1) as usize;
+        let request_memory_max = int("queued.max.request.bytes").min(Semaphore::MAX_PERMITS);
+        Limits {
+            max_connections: int("max.connections"),
+            max_per_ip: int("max.connections.per.ip"),
+            open: Mutex::new((0, HashMap::new())),
+            request_memory: Arc::new(Semaphore::new(request_memory_max)),
+            request_memory_max,
+            idle: Duration::from_millis(int("connections.max.idle.ms") as u64),
+        }
+    }
+
+    /// Takes a connection slot for `ip`, or says which limit is reached.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<ConnectionSlot, &'static str> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if open.0 >= self.max_connections {
+            return Err("max.connections");
+        }
+        let per_ip = open.1.get(&ip).copied().unwrap_or(0);
+        if per_ip >= self.max_per_ip {
+            return Err("max.connections.per.ip");
+        }
+        open.0 += 1;
+        open.1.insert(ip, per_ip + 1);
+        Ok(ConnectionSlot {
+            limits: Arc::clone(self),
+            ip,
+        })
+    }
+
+    /// Waits until `size` bytes of request memory are free and takes them. A frame larger
+    /// than the whole pool takes all of it.
+    pub(crate) async fn reserve_request_memory(
+        &self,
+        size: usize,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = size.min(self.request_memory_max).min(u32::MAX as usize) as u32;
+        // The semaphore is never closed, so this only fails if that changes.
+        Arc::clone(&self.request_memory)
+            .acquire_many_owned(n)
+            .await
+            .ok()
+    }
+}
+
+async fn accept_loop(
+    broker: Arc<Broker>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+    limits: Arc<Limits>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     let stop = stopped(shutdown.clone());
     tokio::pin!(stop);
@@ -103,10 +187,22 @@ async fn accept_loop(broker: Arc<Broker>, listener: TcpListener, shutdown: watch
             _ = &mut stop => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let slot = match limits.admit(peer.ip()) {
+                        Ok(slot) => slot,
+                        Err(limit) => {
+                            tracing::warn!(%peer, limit, "refusing connection: limit reached");
+                            drop(stream);
+                            continue;
+                        }
+                    };
                     let _ = stream.set_nodelay(true);
                     let broker = Arc::clone(&broker);
                     let shutdown = shutdown.clone();
-                    conns.spawn(connection::serve(broker, stream, peer, shutdown));
+                    let limits = Arc::clone(&limits);
+                    conns.spawn(async move {
+                        connection::serve(broker, stream, peer, shutdown, limits).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     // Typically EMFILE: back off briefly instead of spinning.

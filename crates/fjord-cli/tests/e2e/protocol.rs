@@ -161,8 +161,8 @@ fn api_versions_header_is_v0_and_unknown_version_gets_kip511_answer() {
     assert!(
         resp.api_keys
             .iter()
-            .all(|k| k.api_key != ApiKey::JoinGroup as i16),
-        "groups not advertised yet"
+            .all(|k| k.api_key != ApiKey::EndTxn as i16),
+        "transactions are not advertised yet"
     );
 
     // ApiVersions v99: error UNSUPPORTED_VERSION in the v0 layout, with our ranges.
@@ -421,4 +421,76 @@ fn long_poll_fetch_is_woken_by_append() {
         elapsed < Duration::from_secs(10),
         "woken by the append, not the 20 s max wait ({elapsed:?})"
     );
+}
+
+#[test]
+fn connection_limits_and_idle_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &["max.connections.per.ip=3", "connections.max.idle.ms=300"],
+    );
+    let ping = |c: &mut Conn| -> bool {
+        let header = RequestHeader::default()
+            .with_request_api_key(18)
+            .with_correlation_id(1);
+        let mut body = BytesMut::new();
+        header.encode(&mut body, 1).unwrap();
+        c.send_frame(&body);
+        c.read_frame().is_some()
+    };
+    let mut open: Vec<Conn> = (0..3).map(|_| Conn::open(&broker.addr)).collect();
+    for c in &mut open {
+        assert!(ping(c), "within the per-IP limit");
+    }
+    let mut fourth = Conn::open(&broker.addr);
+    assert!(
+        fourth.read_frame().is_none(),
+        "the fourth connection from one IP is closed at once"
+    );
+    // Idle connections are closed after connections.max.idle.ms, which frees their slots.
+    for c in &mut open {
+        assert!(c.read_frame().is_none(), "idle connection closed");
+    }
+    let mut again = None;
+    crate::harness::wait_for(Duration::from_secs(10), "a free slot", || {
+        let mut c = Conn::open(&broker.addr);
+        if ping(&mut c) {
+            again = Some(c);
+            Some(())
+        } else {
+            None
+        }
+    });
+    assert!(again.is_some());
+}
+
+#[test]
+fn large_requests_share_a_bounded_memory_pool_and_release_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "queued.max.request.bytes=300000",
+            "message.max.bytes=1000000",
+        ],
+    );
+    let mut c = Conn::open(&broker.addr);
+    create_topic(&mut c, "pool", 1);
+    // A slow sender announces 200 kB and sends only half: it holds 200 kB of the pool.
+    let mut slow = Conn::open(&broker.addr);
+    slow.stream.write_all(&200_000i32.to_be_bytes()).unwrap();
+    slow.stream.write_all(&vec![0u8; 100_000]).unwrap();
+    // Another client's 200 kB request needs memory the slow one holds; when the slow sender
+    // goes away its reservation is released and the request completes.
+    let addr = broker.addr.clone();
+    let other = std::thread::spawn(move || {
+        let mut c = Conn::open(&addr);
+        let value = vec![b'v'; 190_000];
+        let batch = fjord_log::testing::build_batch(0, &[(None, Some(&value[..]), 1)]);
+        produce(&mut c, "pool", batch)
+    });
+    drop(slow);
+    let p = other.join().unwrap();
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
 }
