@@ -52,6 +52,7 @@
 
 mod batch;
 mod checkpoint;
+pub mod codec;
 mod error;
 mod index;
 mod log;
@@ -66,6 +67,6 @@ pub mod testing;
 pub use batch::{BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches};
 pub use error::{BatchError, LogError};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult};
-pub use record::{Record, RecordIter, iter_records};
+pub use record::{BatchRecords, Record, RecordIter, batch_records, iter_records};
 /// Builds an uncompressed magic-v2 batch; the broker uses it for its internal topics.
 pub use testing::build_batch;

@@ -3,7 +3,7 @@
 use crate::batch::BatchHeader;
 use crate::error::LogError;
 use crate::log::Log;
-use crate::record::iter_records;
+use crate::record::batch_records;
 use crate::segment::Segment;
 
 /// Timestamp of a record of batch `h` with the given timestamp delta.
@@ -15,9 +15,10 @@ fn record_timestamp(h: &BatchHeader, delta: i64) -> i64 {
     }
 }
 
-/// Whether a batch's records must be looked at individually for timestamps.
+/// Whether a batch's records must be looked at individually for timestamps (compressed
+/// batches are decompressed for it, as Kafka does).
 fn has_record_timestamps(h: &BatchHeader) -> bool {
-    h.compression() == 0 && !h.log_append_time()
+    !h.log_append_time()
 }
 
 /// Reads the batch `h` at `pos` and returns the first record, at or after `min_offset`, whose
@@ -35,7 +36,8 @@ fn find_record(
         position: pos,
         reason: e.to_string(),
     };
-    for record in iter_records(&bytes).map_err(corrupt)? {
+    let records = batch_records(&bytes).map_err(corrupt)?;
+    for record in records.iter() {
         let record = record.map_err(corrupt)?;
         let offset = h.base_offset + i64::from(record.offset_delta);
         let timestamp = record_timestamp(h, record.timestamp_delta);

@@ -62,6 +62,42 @@ pub fn iter_records(batch: &[u8]) -> Result<RecordIter<'_>, BatchError> {
     })
 }
 
+/// The records section of a batch: borrowed when uncompressed, decompressed otherwise.
+#[derive(Debug, Clone)]
+pub struct BatchRecords<'a> {
+    bytes: std::borrow::Cow<'a, [u8]>,
+}
+
+impl BatchRecords<'_> {
+    /// Iterates the records.
+    pub fn iter(&self) -> RecordIter<'_> {
+        RecordIter {
+            cursor: Cursor::new(&self.bytes),
+            failed: false,
+        }
+    }
+}
+
+/// Returns the records of the batch at the start of `batch`, decompressing them when the
+/// batch is compressed (see [`crate::codec`]); for uncompressed batches this is
+/// [`iter_records`] without a copy.
+pub fn batch_records(batch: &[u8]) -> Result<BatchRecords<'_>, BatchError> {
+    let header = BatchHeader::parse(batch)?;
+    let total = header.total_len();
+    let Some(body) = batch.get(BATCH_HEADER_LEN..total) else {
+        return Err(BatchError::Truncated {
+            position: 0,
+            needed: total,
+            available: batch.len(),
+        });
+    };
+    let bytes = match header.compression() {
+        0 => std::borrow::Cow::Borrowed(body),
+        codec => std::borrow::Cow::Owned(crate::codec::decompress(codec, body)?),
+    };
+    Ok(BatchRecords { bytes })
+}
+
 impl<'a> Iterator for RecordIter<'a> {
     type Item = Result<Record<'a>, BatchError>;
 

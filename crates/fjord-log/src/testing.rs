@@ -51,6 +51,33 @@ pub fn build_batch(base_offset: i64, records: &[TestRecord<'_>]) -> Vec<u8> {
     )
 }
 
+/// A gzip-compressed batch (codec 1) of `records`, as a producer with
+/// `compression.type=gzip` would send it.
+pub fn build_gzip_batch(base_offset: i64, records: &[TestRecord<'_>]) -> Vec<u8> {
+    use std::io::Write;
+    let plain = build_batch(base_offset, records);
+    let base_timestamp = records.first().map_or(-1, |r| r.2);
+    let max_timestamp = records.iter().map(|r| r.2).max().unwrap_or(-1);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = gz.write_all(&plain[crate::BATCH_HEADER_LEN..]);
+    let body = gz.finish().unwrap_or_default();
+    let spec = BatchSpec {
+        base_offset,
+        attributes: 1,
+        ..BatchSpec::default()
+    };
+    let count = records.len() as i32;
+    raw_batch(
+        &spec,
+        count - 1,
+        count,
+        base_timestamp,
+        max_timestamp,
+        &body,
+    )
+}
+
 /// [`build_batch`] with the header fields of `spec` (producer id, epoch, sequence, ...).
 pub fn build_batch_with(spec: &BatchSpec, records: &[TestRecord<'_>]) -> Vec<u8> {
     let base_timestamp = records.first().map_or(-1, |r| r.2);

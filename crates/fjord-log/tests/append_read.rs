@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fjord_log::testing::{build_batch, build_opaque_batch, decode_records};
+use fjord_log::testing::{build_batch, build_gzip_batch, decode_records};
 use fjord_log::{Log, LogConfig, LogError, set_log_append_time, validate_batches};
 
 fn open(dir: &std::path::Path, config: LogConfig) -> Log {
@@ -294,22 +294,36 @@ fn timestamps_of_compressed_and_log_append_time_batches() {
     );
     append_bytes(
         &mut log,
-        build_opaque_batch(0, 4, 5, 150, 250, b"zstd bytes"),
+        build_gzip_batch(
+            0,
+            &[
+                (None, None, 150),
+                (None, None, 250),
+                (None, None, 240),
+                (None, None, 245),
+                (None, None, 170),
+            ],
+        ),
         0,
     );
     let mut lat = build_batch(0, &[(None, None, 1), (None, None, 2)]);
     set_log_append_time(&mut lat, 260).unwrap();
     append_bytes(&mut log, lat, 0);
-    // Compressed batch (offsets 3..7): base offset and its max timestamp.
-    assert_eq!(log.offset_for_timestamp(240).unwrap(), Some((3, 250)));
+    // Compressed batch (offsets 3..7): decompressed to find the exact record.
+    assert_eq!(log.offset_for_timestamp(240).unwrap(), Some((4, 250)));
+    assert_eq!(log.offset_for_timestamp(160).unwrap(), Some((4, 250)));
     // LogAppendTime batch (offsets 8..9): every record carries 260.
     assert_eq!(log.offset_for_timestamp(255).unwrap(), Some((8, 260)));
-    assert_eq!(log.offset_for_timestamp(200).unwrap(), Some((3, 250)));
+    assert_eq!(log.offset_for_timestamp(200).unwrap(), Some((4, 250)));
     assert_eq!(log.offset_for_timestamp(125).unwrap(), Some((1, 130)));
     assert_eq!(log.offset_for_timestamp(261).unwrap(), None);
     assert_eq!(log.max_timestamp().unwrap(), Some((8, 260)));
-    append_bytes(&mut log, build_opaque_batch(0, 1, 3, 150, 400, b"gzip"), 0);
-    assert_eq!(log.max_timestamp().unwrap(), Some((10, 400)));
+    append_bytes(
+        &mut log,
+        build_gzip_batch(0, &[(None, None, 150), (None, None, 400), (None, None, 3)]),
+        0,
+    );
+    assert_eq!(log.max_timestamp().unwrap(), Some((11, 400)));
 }
 
 #[test]
