@@ -370,8 +370,16 @@ impl Segment {
         self.size = start + buf.len() as u64;
         self.dirty = true;
         self.roll_base_ms.get_or_insert(now_ms);
-        self.offset_index.append(&offsets)?;
-        self.time_index.append(&times)
+        // The batches are written and will be acknowledged. The indexes only speed up lookups
+        // and are checked and rebuilt at open, so a failed index write (a full disk) must not
+        // fail the append: that would leave data in the file behind an unchanged end offset.
+        if let Err(e) = self.offset_index.append(&offsets) {
+            tracing::warn!(error = %e, "offset index write failed; it will be rebuilt at open");
+        }
+        if let Err(e) = self.time_index.append(&times) {
+            tracing::warn!(error = %e, "time index write failed; it will be rebuilt at open");
+        }
+        Ok(())
     }
 
     /// Walks batch headers from the batch boundary `pos`.

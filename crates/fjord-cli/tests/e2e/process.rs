@@ -87,3 +87,103 @@ fn config_file_and_environment_are_applied() {
     assert!(!out.status.success(), "invalid FJORD_ value fails");
     assert!(String::from_utf8_lossy(&out.stderr).contains("FJORD_NUM_PARTITIONS"));
 }
+
+/// A full disk: produce gets KAFKA_STORAGE_ERROR, reads keep working, and writes resume when
+/// space returns. Needs a small tmpfs (root); where mounting is not allowed the test says so
+/// and passes without checking anything.
+#[test]
+fn disk_full_refuses_writes_keeps_reads_and_recovers() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::producer::{BaseRecord, Producer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+
+    let mount_point = tempfile::tempdir().unwrap();
+    let mp = mount_point.path().to_str().unwrap().to_string();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", &mp])
+        .status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED disk_full test: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mp.clone());
+    let data = mount_point.path().join("data");
+    let broker = BrokerProcess::start(
+        &data,
+        &[
+            "offsets.topic.num.partitions=1",
+            "log.segment.bytes=10000000",
+        ],
+    );
+    crate::clients::create_topic(&broker.addr, "full", 1, &[]);
+    let p = crate::clients::producer(
+        &broker.addr,
+        &[("acks", "all"), ("retries", "0"), ("linger.ms", "0")],
+    );
+    let value = vec![b'x'; 20_000];
+    let mut acked = 0usize;
+    let mut storage_error = None;
+    for i in 0..200 {
+        let v = format!("{i:04}{}", String::from_utf8_lossy(&value));
+        p.send(BaseRecord::<(), _, ()>::to("full").payload(&v))
+            .expect("send");
+        p.flush(Duration::from_secs(30)).expect("flush");
+        let d = p.context().0.lock().unwrap().get(&v).cloned();
+        match d {
+            Some(Ok(_)) => acked += 1,
+            Some(Err(e)) => {
+                storage_error = Some(e);
+                break;
+            }
+            None => panic!("no delivery report"),
+        }
+    }
+    let e = storage_error.expect("the 1 MiB disk fills up");
+    assert!(
+        e.contains("KafkaStorageError") || e.contains("storage"),
+        "{e}"
+    );
+    assert!(acked > 10, "some records fit first ({acked})");
+    // Reads still work and see every acknowledged record.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", "unused")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset("full", 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut got = 0usize;
+    crate::harness::wait_for(Duration::from_secs(30), "acknowledged records", || {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            assert_eq!(m.offset(), got as i64);
+            got += 1;
+        }
+        (got >= acked).then_some(())
+    });
+    // Space returns: writes resume.
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=8m", &mp])
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    let v = "after".to_string();
+    p.send(BaseRecord::<(), _, ()>::to("full").payload(&v))
+        .expect("send");
+    p.flush(Duration::from_secs(30)).expect("flush");
+    let d = p.context().0.lock().unwrap().get(&v).cloned();
+    assert_eq!(
+        d,
+        Some(Ok((0, acked as i64))),
+        "the next record lands right after the acknowledged ones"
+    );
+    drop(consumer);
+    assert!(broker.terminate().success());
+}
