@@ -110,6 +110,8 @@ pub struct Broker {
     producer_ids: std::sync::Mutex<(i64, i64)>,
     /// The consumer-group coordinator.
     pub groups: GroupCoordinator,
+    /// Client quota rates.
+    pub quotas: crate::quota::QuotaManager,
     _lock: File,
 }
 
@@ -182,6 +184,7 @@ impl Broker {
             appended,
             producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
             groups,
+            quotas: crate::quota::QuotaManager::default(),
             _lock: lock,
         };
         broker.sync_partitions(&broker.image())?;
@@ -408,6 +411,71 @@ impl Broker {
             configs,
         }])?;
         Ok(())
+    }
+
+    /// Sets or removes client quotas: `ops` are (key, Some(value) | None to remove).
+    pub async fn alter_quota(
+        &self,
+        entity: crate::quota::Entity,
+        ops: Vec<(String, Option<f64>)>,
+        validate_only: bool,
+    ) -> Result<(), ApiError> {
+        let _guard = self.admin.lock().await;
+        if entity.is_empty() {
+            return Err(ApiError::new(
+                ResponseError::InvalidRequest,
+                "a quota entity is required",
+            ));
+        }
+        for (t, _) in &entity {
+            if t != "user" && t != "client-id" {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("unsupported quota entity type {t}"),
+                ));
+            }
+        }
+        let mut records = Vec::new();
+        for (key, value) in ops {
+            if !crate::quota::KEYS.contains(&key.as_str()) {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("unsupported quota key {key}"),
+                ));
+            }
+            if value.is_some_and(|v| !v.is_finite() || v <= 0.0) {
+                return Err(ApiError::new(
+                    ResponseError::InvalidRequest,
+                    format!("quota {key} must be a positive number"),
+                ));
+            }
+            records.push(MetadataRecord::ClientQuota {
+                entity: entity.clone(),
+                key,
+                value,
+            });
+        }
+        if validate_only || records.is_empty() {
+            return Ok(());
+        }
+        self.commit(&records)
+    }
+
+    /// Records a client's use of a quota key and returns the throttle time in ms.
+    pub fn record_quota(&self, key: &'static str, client_id: &str, amount: f64) -> i32 {
+        let image = self.image();
+        if image.quotas().is_empty() {
+            return 0;
+        }
+        let quota = crate::quota::resolve(image.quotas(), key, crate::quota::ANONYMOUS, client_id);
+        self.quotas.record(
+            key,
+            quota,
+            crate::quota::ANONYMOUS,
+            client_id,
+            amount,
+            now_ms(),
+        )
     }
 
     /// Hands out a new producer id, reserving a block in the metadata log when needed.

@@ -24,6 +24,7 @@ pub mod config;
 pub mod coordinator;
 pub mod metadata;
 pub mod partition;
+pub mod quota;
 pub mod server;
 pub mod topic_config;
 

@@ -14,6 +14,7 @@ pub(crate) mod groups;
 pub(crate) mod metadata;
 pub(crate) mod offsets;
 pub(crate) mod produce;
+pub(crate) mod quotas;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +72,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
 ];
 
 /// Returns the served version range of an API, or `None` when it is not served.
@@ -146,6 +149,12 @@ pub(crate) async fn dispatch(
         RequestKind::ConsumerGroupDescribe(r) => {
             ResponseKind::ConsumerGroupDescribe(groups::consumer_group_describe(ctx, r))
         }
+        RequestKind::DescribeClientQuotas(r) => {
+            ResponseKind::DescribeClientQuotas(quotas::describe(ctx, r))
+        }
+        RequestKind::AlterClientQuotas(r) => {
+            ResponseKind::AlterClientQuotas(quotas::alter(ctx, r).await)
+        }
         other => {
             return Err(ConnectionError::Malformed(format!(
                 "no handler for {other:?} v{v}"
@@ -153,6 +162,52 @@ pub(crate) async fn dispatch(
         }
     };
     Ok(Some(response))
+}
+
+/// Sets the `throttle_time_ms` of a response (quota enforcement, KIP-219). Responses of
+/// versions without the field simply do not carry it; the connection is muted regardless.
+pub(crate) fn set_throttle(response: &mut ResponseKind, ms: i32) {
+    macro_rules! set {
+        ($($kind:ident),*) => {
+            match response {
+                $(ResponseKind::$kind(r) => r.throttle_time_ms = ms,)*
+                _ => {}
+            }
+        };
+    }
+    set!(
+        Produce,
+        Fetch,
+        ListOffsets,
+        Metadata,
+        ApiVersions,
+        CreateTopics,
+        DeleteTopics,
+        DeleteRecords,
+        InitProducerId,
+        DescribeConfigs,
+        AlterConfigs,
+        DescribeLogDirs,
+        CreatePartitions,
+        IncrementalAlterConfigs,
+        DescribeCluster,
+        DescribeTopicPartitions,
+        OffsetCommit,
+        OffsetFetch,
+        FindCoordinator,
+        JoinGroup,
+        Heartbeat,
+        LeaveGroup,
+        SyncGroup,
+        DescribeGroups,
+        ListGroups,
+        DeleteGroups,
+        OffsetDelete,
+        ConsumerGroupHeartbeat,
+        ConsumerGroupDescribe,
+        DescribeClientQuotas,
+        AlterClientQuotas
+    );
 }
 
 /// Converts text into the protocol's string type.

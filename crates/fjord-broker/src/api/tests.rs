@@ -333,6 +333,32 @@ fn requests(key: ApiKey, version: i16, topic_id: uuid::Uuid, batch: &Bytes) -> V
                 GroupId(StrBytes::from_static_str("g")),
             ]),
         )],
+        ApiKey::AlterClientQuotas => vec![R::AlterClientQuotas(
+            AlterClientQuotasRequest::default().with_entries(vec![
+                alter_client_quotas_request::EntryData::default()
+                    .with_entity(vec![
+                        alter_client_quotas_request::EntityData::default()
+                            .with_entity_type(StrBytes::from_static_str("client-id"))
+                            .with_entity_name(Some(StrBytes::from_string(format!("c{version}")))),
+                    ])
+                    .with_ops(vec![
+                        alter_client_quotas_request::OpData::default()
+                            .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                            .with_value(1e9),
+                    ]),
+                alter_client_quotas_request::EntryData::default().with_entity(vec![
+                    alter_client_quotas_request::EntityData::default()
+                        .with_entity_type(StrBytes::from_static_str("ip")),
+                ]),
+            ]),
+        )],
+        ApiKey::DescribeClientQuotas => vec![R::DescribeClientQuotas(
+            DescribeClientQuotasRequest::default().with_components(vec![
+                describe_client_quotas_request::ComponentData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_match_type(2),
+            ]),
+        )],
         other => panic!("no request builder for {other:?}: add one when advertising it"),
     }
 }

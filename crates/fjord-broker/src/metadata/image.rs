@@ -27,6 +27,7 @@ pub struct MetadataImage {
     topics: BTreeMap<String, TopicImage>,
     ids: HashMap<Uuid, String>,
     next_producer_id: i64,
+    quotas: BTreeMap<crate::quota::Entity, BTreeMap<String, f64>>,
     /// Offset of the last applied record (its index in the log), -1 when empty.
     pub last_applied: i64,
 }
@@ -53,6 +54,11 @@ impl MetadataImage {
     /// Iterates topics in name order.
     pub fn topics(&self) -> impl Iterator<Item = &TopicImage> {
         self.topics.values()
+    }
+
+    /// Returns every client quota by entity.
+    pub fn quotas(&self) -> &BTreeMap<crate::quota::Entity, BTreeMap<String, f64>> {
+        &self.quotas
     }
 
     /// Returns the next producer id not yet handed out.
@@ -99,6 +105,25 @@ impl MetadataImage {
             MetadataRecord::DeleteTopic { name, .. } => {
                 if let Some(t) = self.topics.remove(name) {
                     self.ids.remove(&t.id);
+                }
+            }
+            MetadataRecord::ClientQuota { entity, key, value } => {
+                let entity = crate::quota::normalize(entity.clone());
+                match value {
+                    Some(v) => {
+                        self.quotas
+                            .entry(entity)
+                            .or_default()
+                            .insert(key.clone(), *v);
+                    }
+                    None => {
+                        if let Some(values) = self.quotas.get_mut(&entity) {
+                            values.remove(key);
+                            if values.is_empty() {
+                                self.quotas.remove(&entity);
+                            }
+                        }
+                    }
                 }
             }
             MetadataRecord::ProducerIds { next } => {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// One change to cluster state. Serialized as one JSON line in the metadata log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum MetadataRecord {
     /// A topic was created with `partitions` partitions and these config overrides.
@@ -41,6 +41,15 @@ pub enum MetadataRecord {
         name: String,
         /// Topic id.
         id: String,
+    },
+    /// A client quota was set (`value`) or removed (`None`).
+    ClientQuota {
+        /// Sorted (entity type, entity name) pairs; a `None` name is the default entity.
+        entity: Vec<(String, Option<String>)>,
+        /// Quota key, e.g. `producer_byte_rate`.
+        key: String,
+        /// New value.
+        value: Option<f64>,
     },
     /// Producer ids below `next` have been handed out.
     ProducerIds {

@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
@@ -86,13 +87,23 @@ pub(crate) async fn serve(
             }
         };
         match handle_frame(&broker, frame, &shutdown, &peer).await {
-            Ok(Some(response)) => {
-                if let Err(e) = stream.write_all(&response).await {
+            Ok(handled) => {
+                if let Some(response) = handled.response
+                    && let Err(e) = stream.write_all(&response).await
+                {
                     tracing::debug!(%peer, error = %e, "write failed");
                     break;
                 }
+                if handled.throttle_ms > 0 {
+                    // KIP-219: the response went out at once with its throttle time; now the
+                    // connection is muted for that long, whatever the client does.
+                    tracing::debug!(%peer, throttle_ms = handled.throttle_ms, "throttling client");
+                    tokio::select! {
+                        _ = &mut stop => break,
+                        _ = tokio::time::sleep(Duration::from_millis(handled.throttle_ms as u64)) => {}
+                    }
+                }
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(%peer, error = %e, "closing connection");
                 break;
@@ -228,14 +239,23 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
     })
 }
 
-/// Parses, dispatches and encodes one request. `Ok(None)` means no response is sent
-/// (Produce with acks=0).
+/// What handling one request produced.
+pub(crate) struct Handled {
+    /// The encoded response; `None` for Produce with acks=0, which gets none.
+    pub response: Option<BytesMut>,
+    /// How long to stop reading this connection's requests (quota throttling), in ms.
+    pub throttle_ms: i32,
+}
+
+/// Parses, dispatches and encodes one request, applying client quotas.
 pub(crate) async fn handle_frame(
     broker: &Arc<Broker>,
     frame: Bytes,
     shutdown: &watch::Receiver<bool>,
     peer: &SocketAddr,
-) -> Result<Option<BytesMut>, ConnectionError> {
+) -> Result<Handled, ConnectionError> {
+    let frame_len = frame.len();
+    let started = std::time::Instant::now();
     let (api_key, version, correlation_id, header, request) = match parse_request(frame)? {
         ParsedRequest::Request {
             api_key,
@@ -249,9 +269,14 @@ pub(crate) async fn handle_frame(
             // the client can retry at a version both sides know.
             let body = api::api_versions::unsupported_version_response();
             let body = kafka_protocol::messages::ResponseKind::ApiVersions(body);
-            return encode(correlation_id, 0, 0, &body).map(Some);
+            let response = encode(correlation_id, 0, 0, &body)?;
+            return Ok(Handled {
+                response: Some(response),
+                throttle_ms: 0,
+            });
         }
     };
+    let client_id = header.client_id.as_deref().unwrap_or_default().to_string();
     tracing::trace!(?api_key, version, correlation_id, client_id = ?header.client_id, "request");
     let ctx = api::RequestContext {
         broker: Arc::clone(broker),
@@ -260,11 +285,64 @@ pub(crate) async fn handle_frame(
         client_host: format!("/{}", peer.ip()),
         shutdown: shutdown.clone(),
     };
-    let Some(response) = api::dispatch(&ctx, *request).await? else {
-        return Ok(None);
+    let response = api::dispatch(&ctx, *request).await?;
+    let throttle_ms = quota_throttle(
+        broker,
+        api_key,
+        version,
+        &client_id,
+        frame_len,
+        started,
+        response.as_ref(),
+    );
+    let Some(mut response) = response else {
+        return Ok(Handled {
+            response: None,
+            throttle_ms,
+        });
     };
+    if throttle_ms > 0 {
+        api::set_throttle(&mut response, throttle_ms);
+    }
     let response_header_version = api_key.response_header_version(version);
-    encode(correlation_id, response_header_version, version, &response).map(Some)
+    let response = encode(correlation_id, response_header_version, version, &response)?;
+    Ok(Handled {
+        response: Some(response),
+        throttle_ms,
+    })
+}
+
+/// Records the request against the client's quotas and returns the throttle time: produce
+/// bytes (the request size), fetch bytes (the response size) and handler time (excluding a
+/// fetch's long-poll wait, which costs no thread time).
+fn quota_throttle(
+    broker: &Broker,
+    api_key: ApiKey,
+    version: i16,
+    client_id: &str,
+    frame_len: usize,
+    started: std::time::Instant,
+    response: Option<&kafka_protocol::messages::ResponseKind>,
+) -> i32 {
+    use crate::quota::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
+    let mut throttle = 0;
+    match (api_key, response) {
+        (ApiKey::Produce, _) => {
+            throttle = broker.record_quota(PRODUCER_BYTE_RATE, client_id, frame_len as f64)
+        }
+        (ApiKey::Fetch, Some(kafka_protocol::messages::ResponseKind::Fetch(r))) => {
+            let size = r.compute_size(version).unwrap_or(0);
+            throttle = broker.record_quota(CONSUMER_BYTE_RATE, client_id, size as f64);
+        }
+        _ => {}
+    }
+    if api_key != ApiKey::Fetch {
+        // Percent of one thread: seconds of handler time x 100.
+        let percent_seconds = started.elapsed().as_secs_f64() * 100.0;
+        throttle =
+            throttle.max(broker.record_quota(REQUEST_PERCENTAGE, client_id, percent_seconds));
+    }
+    throttle
 }
 
 /// Encodes a whole response frame: size, header, body.

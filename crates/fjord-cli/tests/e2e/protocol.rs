@@ -20,6 +20,7 @@ use crate::harness::BrokerProcess;
 pub(crate) struct Conn {
     stream: TcpStream,
     next_id: i32,
+    client_id: String,
 }
 
 impl Conn {
@@ -28,7 +29,11 @@ impl Conn {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        Conn { stream, next_id: 1 }
+        Conn {
+            stream,
+            next_id: 1,
+            client_id: "raw-test".into(),
+        }
     }
 
     /// Sends a request and returns the raw response after the correlation id.
@@ -39,7 +44,7 @@ impl Conn {
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
             .with_correlation_id(id)
-            .with_client_id(Some(StrBytes::from_static_str("raw-test")));
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
         let mut body = BytesMut::new();
         header
             .encode(&mut body, key.request_header_version(version))
@@ -493,4 +498,95 @@ fn large_requests_share_a_bounded_memory_pool_and_release_it() {
     drop(slow);
     let p = other.join().unwrap();
     assert_eq!((p.error_code, p.base_offset), (0, 0));
+}
+
+#[test]
+fn client_quotas_throttle_only_the_client_over_its_rate() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut admin = Conn::open(&broker.addr);
+    create_topic(&mut admin, "quota", 1);
+    let alter = AlterClientQuotasRequest::default().with_entries(vec![
+        EntryData::default()
+            .with_entity(vec![
+                EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_entity_name(Some(StrBytes::from_static_str("slow"))),
+            ])
+            .with_ops(vec![
+                OpData::default()
+                    .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                    .with_value(20_000.0),
+            ]),
+    ]);
+    let resp: AlterClientQuotasResponse =
+        decode(admin.call(ApiKey::AlterClientQuotas, 1, &alter), 1);
+    assert_eq!(resp.entries[0].error_code, 0);
+    let describe = DescribeClientQuotasRequest::default().with_components(vec![
+        ComponentData::default()
+            .with_entity_type(StrBytes::from_static_str("client-id"))
+            .with_match_type(2),
+    ]);
+    let resp: DescribeClientQuotasResponse =
+        decode(admin.call(ApiKey::DescribeClientQuotas, 1, &describe), 1);
+    let entries = resp.entries.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(
+        (
+            entries[0].values[0].key.as_str(),
+            entries[0].values[0].value
+        ),
+        ("producer_byte_rate", 20_000.0)
+    );
+
+    let value = vec![b'q'; 100_000];
+    let produce_throttle = |c: &mut Conn| -> i32 {
+        let batch = fjord_log::testing::build_batch(0, &[(None, Some(&value[..]), 1)]);
+        let req = ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(10_000)
+            .with_topic_data(vec![
+                TopicProduceData::default()
+                    .with_name(TopicName(StrBytes::from_static_str("quota")))
+                    .with_partition_data(vec![
+                        PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(batch))),
+                    ]),
+            ]);
+        let resp: ProduceResponse = decode(c.call(ApiKey::Produce, 9, &req), 9);
+        assert_eq!(resp.responses[0].partition_responses[0].error_code, 0);
+        resp.throttle_time_ms
+    };
+    let mut slow = Conn::open(&broker.addr);
+    slow.client_id = "slow".into();
+    let mut fast = Conn::open(&broker.addr);
+    fast.client_id = "fast".into();
+    // 300 kB at 20 kB/s over 10 s windows is well over quota: the third response throttles.
+    let throttles: Vec<i32> = (0..3).map(|_| produce_throttle(&mut slow)).collect();
+    assert!(
+        throttles[2] > 0,
+        "over-quota client is throttled: {throttles:?}"
+    );
+    assert_eq!(produce_throttle(&mut fast), 0, "another client id is not");
+    // Removing the quota lifts it.
+    let remove = AlterClientQuotasRequest::default().with_entries(vec![
+        EntryData::default()
+            .with_entity(vec![
+                EntityData::default()
+                    .with_entity_type(StrBytes::from_static_str("client-id"))
+                    .with_entity_name(Some(StrBytes::from_static_str("slow"))),
+            ])
+            .with_ops(vec![
+                OpData::default()
+                    .with_key(StrBytes::from_static_str("producer_byte_rate"))
+                    .with_remove(true),
+            ]),
+    ]);
+    let resp: AlterClientQuotasResponse =
+        decode(admin.call(ApiKey::AlterClientQuotas, 1, &remove), 1);
+    assert_eq!(resp.entries[0].error_code, 0);
+    assert_eq!(produce_throttle(&mut slow), 0);
 }
