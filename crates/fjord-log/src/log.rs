@@ -268,6 +268,14 @@ impl Log {
             return Ok(());
         }
         let base = self.log_end_offset();
+        // As Kafka does on roll: make the finished segment durable and move the recovery
+        // point to its end, so recovery after a crash only rescans the new active segment
+        // even when no flush policy is configured.
+        self.segments.last_mut().map(Segment::flush).transpose()?;
+        if self.recovery_point < base {
+            write_offset(&self.dir, RECOVERY_POINT_FILE, base)?;
+            self.recovery_point = base;
+        }
         let segment = Segment::create(&self.dir, base)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled new segment");
         self.segments.push(segment);

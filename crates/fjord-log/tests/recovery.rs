@@ -131,6 +131,9 @@ fn corruption_in_earlier_segment_drops_later_segments() {
     let first = fjord_log::BatchHeader::parse(&data).unwrap().total_len();
     data[first + 70] ^= 0xff; // payload of the second batch
     std::fs::write(victim, &data).unwrap();
+    // Rolls move the recovery point past fsynced segments; pretend the crash came before
+    // those checkpoints so that recovery rescans from the start.
+    std::fs::write(dir.path().join("recovery-point"), "0").unwrap();
     let log = Log::open(dir.path(), config, 0).unwrap();
     assert_eq!(log.segment_count(), 2);
     assert_eq!(segment_files(dir.path()).len(), 2);
@@ -355,4 +358,22 @@ fn roll_clock_survives_reopen() {
     let mut log = Log::open(dir.path(), config, 1050).unwrap();
     assert!(!log.maybe_roll(1090).unwrap());
     assert!(log.maybe_roll(1100).unwrap());
+}
+
+#[test]
+fn roll_makes_finished_segments_durable_and_moves_the_recovery_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _) = populated(dir.path(), 40);
+    let last = last_segment(dir.path());
+    let active_base: i64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+    assert!(active_base > 0, "several segments were rolled");
+    let point: i64 = std::fs::read_to_string(dir.path().join("recovery-point"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        point, active_base,
+        "only the active segment needs a rescan after a crash"
+    );
 }
