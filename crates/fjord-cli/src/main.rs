@@ -1,16 +1,56 @@
-//! The `fjord` binary.
+//! The `fjord` binary: the broker (`fjord start`) and Kafka's command-line tools.
 //!
-//! `fjord start` runs a single-node broker with zero configuration: it listens on
-//! 127.0.0.1:9092 and keeps its data in `./fjord-data`. Settings use Kafka's property names
-//! and come from `--config FILE` (properties or TOML), `FJORD_*` environment variables and
-//! repeated `--override key=value`, in that order of precedence (last wins).
+//! Layout: [`start`] runs the broker; [`topics`], [`producer`], [`consumer`], [`configs`] and
+//! [`get_offsets`] are the Kafka tools (librdkafka clients, Kafka's option names and output),
+//! sharing [`client`] (connection settings and the reachability deadline), [`props`]
+//! (property parsing, "did you mean") and [`wire`] (the few raw requests `rdkafka` lacks).
+//! Invoked through a link named like a Kafka tool (`kafka-topics`, `kafka-topics.sh`, ...)
+//! the binary behaves as that tool ([`aliases`]).
+//!
+//! Exit status of the tools: 0 on success, 1 when the operation fails or the broker cannot be
+//! reached, 2 on invalid usage.
 
+/// `println!` that returns the write error instead of panicking, so a closed pipe
+/// (`fjord topics --list | head -1`) ends the tool quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+mod aliases;
+mod client;
+mod configs;
+mod consumer;
+mod formatter;
+mod get_offsets;
+mod line_reader;
+mod producer;
+mod props;
+mod signals;
+mod start;
+mod topics;
+mod wire;
+
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
-use fjord_broker::{Broker, BrokerConfig, Server};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// An error whose text is printed as it is (Kafka's own wording), on stdout when Kafka's
+/// tool prints it there.
+#[derive(Debug)]
+pub struct Verbatim(pub String);
+
+impl std::fmt::Display for Verbatim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Verbatim {}
 
 #[derive(Parser)]
 #[command(
@@ -26,108 +66,194 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Start a broker (zero configuration: 127.0.0.1:9092, data in ./fjord-data)
+    #[command(after_help = start::EXAMPLES)]
+    Start(start::StartArgs),
+    /// Create, list, describe, alter and delete topics (kafka-topics)
+    #[command(after_help = topics::EXAMPLES, infer_long_args = true)]
+    Topics(topics::TopicsArgs),
+    /// Write stdin lines to a topic, one record each (kafka-console-producer)
+    #[command(after_help = producer::EXAMPLES, infer_long_args = true)]
+    ConsoleProducer(producer::ProducerArgs),
+    /// Print records of topics to stdout (kafka-console-consumer)
+    #[command(after_help = consumer::EXAMPLES, infer_long_args = true)]
+    ConsoleConsumer(consumer::ConsumerArgs),
+    /// Describe and manage consumer groups (kafka-consumer-groups; not implemented yet)
+    ConsumerGroups(ConsumerGroupsArgs),
+    /// Describe and alter topic and broker configs (kafka-configs)
+    #[command(after_help = configs::EXAMPLES, infer_long_args = true)]
+    Configs(configs::ConfigsArgs),
+    /// Print partition offsets: latest, earliest or by timestamp (kafka-get-offsets)
+    #[command(after_help = get_offsets::EXAMPLES, infer_long_args = true)]
+    GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Write kafka-topics, kafka-console-producer, ... links (with and without .sh) into DIR
     #[command(
-        after_help = "Examples:\n  fjord start\n  fjord start --data-dir /var/lib/fjord --override num.partitions=3\n  fjord start --config server.properties\n  FJORD_LISTENERS=PLAINTEXT://0.0.0.0:9092 fjord start"
+        after_help = "Examples:\n  fjord aliases ~/bin\n  ~/bin/kafka-topics.sh --bootstrap-server localhost:9092 --list"
     )]
-    Start(StartArgs),
+    Aliases {
+        /// Directory for the links (created if missing)
+        dir: PathBuf,
+    },
+    /// Print a shell completion script
+    #[command(
+        after_help = "Examples:\n  fjord completions bash > /etc/bash_completion.d/fjord\n  fjord completions zsh > \"${fpath[1]}/_fjord\"\n  fjord completions fish > ~/.config/fish/completions/fjord.fish"
+    )]
+    Completions {
+        /// bash, zsh or fish
+        shell: clap_complete::Shell,
+    },
 }
 
+/// `kafka-consumer-groups` arguments: accepted and ignored until groups exist.
 #[derive(clap::Args)]
-struct StartArgs {
-    /// Data directory (short form of `--override log.dirs=DIR`)
-    #[arg(long, value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Properties or TOML file with Kafka broker property names
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Set one property, e.g. `--override num.partitions=3` (repeatable)
-    #[arg(long = "override", value_name = "KEY=VALUE")]
-    overrides: Vec<String>,
+struct ConsumerGroupsArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_logging();
-    let result = match cli.command {
-        Command::Start(args) => start(args),
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = argv
+        .first()
+        .and_then(|a| a.to_str())
+        .unwrap_or("fjord")
+        .to_string();
+    let command = match aliases::tool_for(&argv0) {
+        Some((sub, shown)) => parse_as_tool(sub, &shown, argv),
+        None => Cli::parse_from(argv).command,
     };
-    match result {
+    let is_start = matches!(command, Command::Start(_));
+    match dispatch(command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+        Err(e) if is_start => {
             eprintln!("fjord: {e:#}");
+            ExitCode::FAILURE
+        }
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            match e.downcast_ref::<Verbatim>() {
+                // Kafka's tools print their "Error while executing ..." line on stdout.
+                Some(v) => println!("{v}"),
+                None => eprintln!("Error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-fn load_config(args: &StartArgs) -> anyhow::Result<BrokerConfig> {
-    let mut builder = BrokerConfig::builder();
-    if let Some(path) = &args.config {
-        builder.file(path)?;
-    }
-    let ignored = builder.env(std::env::vars())?;
-    for var in ignored {
-        tracing::warn!(%var, "ignoring environment variable: no broker setting of that name");
-    }
-    for kv in &args.overrides {
-        builder.override_kv(kv)?;
-    }
-    let mut config = builder.build()?;
-    if let Some(dir) = &args.data_dir {
-        config = config.with_data_dir(dir.clone());
-    }
-    Ok(config)
-}
-
-fn start(args: StartArgs) -> anyhow::Result<()> {
-    let config = load_config(&args)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    runtime.block_on(async move {
-        let data_dir = config.data_dir.clone();
-        let broker = Broker::open(config)?;
-        let server = Server::bind(std::sync::Arc::clone(&broker))
-            .await
-            .context("binding listeners")?;
-        let addrs: Vec<String> = server.local_addrs().iter().map(|a| a.to_string()).collect();
-        let shown_dir = std::fs::canonicalize(&data_dir).unwrap_or(data_dir);
-        println!(
-            "fjord listening on {}, data in {}",
-            addrs.join(" "),
-            shown_dir.display()
-        );
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let serve = tokio::spawn(server.serve(stop_rx));
-        wait_for_signal().await?;
-        tracing::info!("shutting down");
-        let _ = stop_tx.send(true);
-        let _ = serve.await;
-        let b = std::sync::Arc::clone(&broker);
-        tokio::task::spawn_blocking(move || b.close())
-            .await
-            .context("closing logs")?;
-        tracing::info!("stopped cleanly");
-        Ok(())
+/// Whether an error is a write to a closed stdout pipe (the reader went away: not a failure).
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
+/// Parses `argv` as the arguments of subcommand `sub`, showing `shown` as the program name.
+fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
+    let mut root = Cli::command();
+    let Some(cmd) = root.find_subcommand_mut(sub) else {
+        // Every tool name maps to a subcommand; fall back to normal parsing otherwise.
+        return Cli::parse_from(argv).command;
+    };
+    // The program name lives as long as the process; clap wants it `'static`.
+    let shown: &'static str = Box::leak(shown.to_string().into_boxed_str());
+    let mut cmd = cmd.clone().name(shown).bin_name(shown);
+    let matches = cmd
+        .try_get_matches_from_mut(argv)
+        .unwrap_or_else(|e| e.exit());
+    let parsed = match sub {
+        "topics" => topics::TopicsArgs::from_arg_matches(&matches).map(Command::Topics),
+        "console-producer" => {
+            producer::ProducerArgs::from_arg_matches(&matches).map(Command::ConsoleProducer)
+        }
+        "console-consumer" => {
+            consumer::ConsumerArgs::from_arg_matches(&matches).map(Command::ConsoleConsumer)
+        }
+        "consumer-groups" => {
+            ConsumerGroupsArgs::from_arg_matches(&matches).map(Command::ConsumerGroups)
+        }
+        "configs" => configs::ConfigsArgs::from_arg_matches(&matches).map(Command::Configs),
+        _ => get_offsets::GetOffsetsArgs::from_arg_matches(&matches).map(Command::GetOffsets),
+    };
+    parsed.unwrap_or_else(|e| e.format(&mut cmd).exit())
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Start(args) => start::run(args),
+        Command::Topics(args) => topics::run(args),
+        Command::ConsoleProducer(args) => producer::run(args),
+        Command::ConsoleConsumer(args) => consumer::run(args),
+        Command::ConsumerGroups(_) => {
+            anyhow::bail!("not implemented yet: consumer groups arrive with issue 4")
+        }
+        Command::Configs(args) => configs::run(args),
+        Command::GetOffsets(args) => get_offsets::run(args),
+        Command::Aliases { dir } => aliases::write(&dir),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "fjord", &mut script);
+            use std::io::Write as _;
+            std::io::stdout().lock().write_all(&script)?;
+            Ok(())
+        }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn kafka_style_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "fjord",
+            "topics",
+            "--bootstrap-server",
+            "localhost:9092",
+            "--topic",
+            "log_topic",
+            "--create",
+            "--partitions",
+            "2",
+            "--replication-factor",
+            "1",
+        ]);
+        assert!(cli.is_ok());
+        // Exactly one action.
+        assert!(Cli::try_parse_from(["fjord", "topics", "--list", "--describe"]).is_err());
+        assert!(Cli::try_parse_from(["fjord", "topics"]).is_err());
+        // Unambiguous prefixes work, as with Kafka's option parser.
+        assert!(Cli::try_parse_from(["fjord", "topics", "--bootstrap", "h:1", "--list"]).is_ok());
+        assert!(
+            Cli::try_parse_from([
+                "fjord",
+                "console-consumer",
+                "--topic",
+                "t",
+                "--from-beginning"
+            ])
+            .is_ok()
+        );
+        assert!(Cli::try_parse_from(["fjord", "console-consumer"]).is_err());
+        assert!(
+            Cli::try_parse_from(["fjord", "get-offsets", "--topic", "t", "--time", "-2"]).is_ok()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "fjord",
+                "consumer-groups",
+                "--list",
+                "--bootstrap-server",
+                "x"
+            ])
+            .is_ok()
+        );
+    }
 }
