@@ -649,6 +649,81 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::broker::NewTopic;
+    use crate::config::BrokerConfig;
+
+    fn broker(dir: &std::path::Path) -> std::sync::Arc<Broker> {
+        let mut b = BrokerConfig::builder();
+        b.override_kv(&format!("log.dirs={}", dir.display()))
+            .unwrap();
+        b.override_kv("offsets.topic.num.partitions=3").unwrap();
+        b.override_kv("offsets.retention.minutes=1").unwrap();
+        Broker::open(b.build().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn offsets_of_empty_groups_expire_and_stay_expired_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let t = NewTopic {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: 1,
+            configs: Default::default(),
+        };
+        b.create_topics(vec![t], false)
+            .await
+            .pop()
+            .unwrap()
+            .unwrap();
+        let who = MemberRef {
+            group_id: "g",
+            member_id: "",
+            instance_id: None,
+            generation: -1,
+        };
+        let off = CommittedOffset {
+            offset: 5,
+            leader_epoch: -1,
+            metadata: Some("m".into()),
+            commit_timestamp_ms: 1_000,
+        };
+        let r = b
+            .groups
+            .commit(&b, 1_000, who, vec![(("t".into(), 0), off.clone())])
+            .unwrap();
+        assert_eq!(r, vec![None]);
+        assert_eq!(
+            b.groups.fetch_offsets("g").get(&("t".to_string(), 0)),
+            Some(&off)
+        );
+        // Within offsets.retention.minutes nothing happens; after it the offsets go.
+        b.groups.tick(&b, 1_000 + 59_000);
+        assert_eq!(b.groups.fetch_offsets("g").len(), 1);
+        b.groups.tick(&b, 1_000 + 61_000);
+        assert!(b.groups.fetch_offsets("g").is_empty());
+        assert!(
+            b.groups.group("g").is_none(),
+            "the empty group goes with its last offsets"
+        );
+        b.close();
+        drop(b);
+        let b = broker(dir.path());
+        assert!(b.groups.fetch_offsets("g").is_empty(), "tombstones replay");
+        // A commit from a member that is not in the group is refused.
+        let who = MemberRef {
+            group_id: "g2",
+            member_id: "m",
+            instance_id: None,
+            generation: 3,
+        };
+        assert_eq!(
+            b.groups.commit(&b, 1, who, vec![]).unwrap_err(),
+            ResponseError::IllegalGeneration
+        );
+    }
+
     #[test]
     fn placement_matches_java_string_hash() {
         // "test".hashCode() == 3556498
