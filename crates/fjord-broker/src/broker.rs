@@ -106,7 +106,6 @@ pub struct Broker {
     partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
     admin: tokio::sync::Mutex<()>,
     advertised: OnceLock<Vec<(String, u16)>>,
-    appended: tokio::sync::watch::Sender<u64>,
     producer_ids: std::sync::Mutex<(i64, i64)>,
     /// The consumer-group coordinator.
     pub groups: GroupCoordinator,
@@ -171,7 +170,6 @@ impl Broker {
         let meta_dir = dir.join("meta");
         let metadata = MetadataStore::open(&meta_dir)?;
         let cluster_id = load_cluster_id(&config, &meta_dir)?;
-        let (appended, _) = tokio::sync::watch::channel(0u64);
         let next_pid = metadata.image().next_producer_id();
         let groups = GroupCoordinator::new(coordinator_config(&config));
         let broker = Broker {
@@ -181,7 +179,6 @@ impl Broker {
             partitions: RwLock::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
             advertised: OnceLock::new(),
-            appended,
             producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
             groups,
             quotas: crate::quota::QuotaManager::default(),
@@ -238,17 +235,6 @@ impl Broker {
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         map.values().cloned().collect()
-    }
-
-    /// Returns a receiver that changes whenever any partition is appended to; long-polling
-    /// fetches wait on it.
-    pub fn subscribe_appends(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.appended.subscribe()
-    }
-
-    /// Wakes long-polling fetches after an append.
-    pub fn notify_append(&self) {
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// Creates topics. With `validate_only` nothing is written. Results are per topic, in

@@ -6,7 +6,9 @@
 //! cache, never across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
 
 use fjord_log::{AppendInfo, BatchHeader, Log, LogError};
 use kafka_protocol::error::ResponseError;
@@ -27,6 +29,8 @@ pub struct Partition {
     /// Partition index.
     pub index: i32,
     state: Mutex<PartitionState>,
+    /// Long-polling fetches waiting for an append here (one entry per connection at most).
+    waiters: Mutex<Vec<Arc<Notify>>>,
 }
 
 /// The mutable part of a partition.
@@ -96,6 +100,25 @@ impl Partition {
             topic_id,
             index,
             state: Mutex::new(state),
+            waiters: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Asks to be woken by the next append. A connection registers its one waker at most once
+    /// per partition, so the list stays as short as the number of waiting connections.
+    pub fn register_waiter(&self, waker: &Arc<Notify>) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if !waiters.iter().any(|w| Arc::ptr_eq(w, waker)) {
+            waiters.push(Arc::clone(waker));
+        }
+    }
+
+    /// Wakes every fetch waiting on this partition (called after an append).
+    pub fn wake_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in waiters {
+            // A stored permit wakes the waiter even if it has not started waiting yet.
+            w.notify_one();
         }
     }
 

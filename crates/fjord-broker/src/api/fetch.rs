@@ -7,7 +7,7 @@
 //! block a consumer.
 //!
 //! Long poll: when fewer than `min_bytes` are available the handler waits, up to
-//! `max_wait_ms`, on the broker's append notification — woken by the append itself, not by
+//! `max_wait_ms`, on a waker that the partitions it reads notify on append — woken by the append itself, not by
 //! a timer — and reads again.
 //!
 //! Fetch sessions (KIP-227): the broker never creates one. It answers every full fetch with
@@ -35,11 +35,9 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
     }
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
-    let mut appends = ctx.broker.subscribe_appends();
     let stop = crate::server::stopped(ctx.shutdown.clone());
     tokio::pin!(stop);
     loop {
-        appends.borrow_and_update();
         let (response, bytes, errors) = read_all(ctx, &req);
         let now = tokio::time::Instant::now();
         if bytes >= req.min_bytes.max(0) as usize
@@ -51,7 +49,7 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
         }
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {}
-            _ = appends.changed() => {}
+            _ = ctx.fetch_waker.notified() => {}
             _ = &mut stop => {}
         }
     }
@@ -98,6 +96,8 @@ fn read_all(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, 
                 partitions.push(base.with_error_code(ResponseError::UnknownLeaderEpoch.code()));
                 continue;
             }
+            // Registered before reading: an append after this read wakes the long poll.
+            partition.register_waiter(&ctx.fetch_waker);
             let st = partition.lock();
             let hw = st.log.high_watermark();
             let base = base

@@ -37,6 +37,8 @@ pub(crate) struct RequestContext {
     pub header: RequestHeader,
     /// The client's address as Kafka reports it (`/127.0.0.1`).
     pub client_host: String,
+    /// This connection's waker for long-polling fetches (registered with partitions).
+    pub fetch_waker: Arc<tokio::sync::Notify>,
     /// Becomes true at shutdown; long polls stop waiting.
     pub shutdown: watch::Receiver<bool>,
 }

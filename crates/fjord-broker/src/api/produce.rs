@@ -22,7 +22,6 @@ pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produc
     let acks = req.acks;
     let image = broker.image();
     let mut responses = Vec::with_capacity(req.topic_data.len());
-    let mut appended_any = false;
     for topic in req.topic_data {
         let found = if by_id {
             image.topic_by_id(&topic.topic_id)
@@ -48,12 +47,10 @@ pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produc
                 .with_index(pd.index)
                 .with_log_append_time_ms(-1);
             partitions.push(match result {
-                Ok((base_offset, log_append_time, log_start)) => {
-                    appended_any = true;
-                    resp.with_base_offset(base_offset)
-                        .with_log_append_time_ms(log_append_time)
-                        .with_log_start_offset(log_start)
-                }
+                Ok((base_offset, log_append_time, log_start)) => resp
+                    .with_base_offset(base_offset)
+                    .with_log_append_time_ms(log_append_time)
+                    .with_log_start_offset(log_start),
                 Err((e, message)) => resp
                     .with_error_code(e.code())
                     .with_base_offset(-1)
@@ -72,9 +69,6 @@ pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produc
                 .with_topic_id(if by_id { id } else { Uuid::nil() })
                 .with_partition_responses(partitions),
         );
-    }
-    if appended_any {
-        broker.notify_append();
     }
     if acks == 0 {
         return None;
@@ -141,6 +135,8 @@ fn produce_one(
     match st.append(&mut batch, header, LEADER_EPOCH, now) {
         Ok(AppendOutcome::Appended(info)) => {
             let append_time = if st.config.log_append_time { now } else { -1 };
+            drop(st);
+            p.wake_waiters();
             Ok((info.first_offset, append_time, info.log_start_offset))
         }
         Ok(AppendOutcome::Duplicate { first_offset }) => {

@@ -392,6 +392,7 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     api_version: version,
                     header: RequestHeader::default(),
                     client_host: "/127.0.0.1".into(),
+                    fetch_waker: Arc::new(tokio::sync::Notify::new()),
                     shutdown: shutdown.clone(),
                 };
                 let response = dispatch(&ctx, request)

@@ -63,6 +63,7 @@ pub(crate) async fn serve(
     let stop = super::stopped(shutdown.clone());
     tokio::pin!(stop);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    let fetch_waker = Arc::new(tokio::sync::Notify::new());
     loop {
         let frame = tokio::select! {
             _ = &mut stop => break,
@@ -86,7 +87,7 @@ pub(crate) async fn serve(
                 break;
             }
         };
-        match handle_frame(&broker, frame, &shutdown, &peer).await {
+        match handle_frame(&broker, frame, &shutdown, &peer, &fetch_waker).await {
             Ok(handled) => {
                 if let Some(response) = handled.response
                     && let Err(e) = stream.write_all(&response).await
@@ -253,6 +254,7 @@ pub(crate) async fn handle_frame(
     frame: Bytes,
     shutdown: &watch::Receiver<bool>,
     peer: &SocketAddr,
+    fetch_waker: &Arc<tokio::sync::Notify>,
 ) -> Result<Handled, ConnectionError> {
     let frame_len = frame.len();
     let started = std::time::Instant::now();
@@ -283,6 +285,7 @@ pub(crate) async fn handle_frame(
         api_version: version,
         header,
         client_host: format!("/{}", peer.ip()),
+        fetch_waker: Arc::clone(fetch_waker),
         shutdown: shutdown.clone(),
     };
     let response = api::dispatch(&ctx, *request).await?;

@@ -68,7 +68,7 @@ fn append(
     partition
         .lock()
         .append(&mut batch, header, crate::api::metadata::LEADER_EPOCH, now)?;
-    broker.notify_append();
+    partition.wake_waiters();
     Ok(())
 }
 
