@@ -320,6 +320,19 @@ fn lookup_offsets(
     }
 }
 
+/// (offset, leader epoch, metadata) of an OffsetFetch partition: -1 / -1 / "" when nothing is
+/// committed, as Kafka answers.
+fn committed_fields(o: Option<CommittedOffset>, with_epoch: bool) -> (i64, i32, Option<StrBytes>) {
+    match o {
+        Some(o) => (
+            o.offset,
+            if with_epoch { o.leader_epoch } else { -1 },
+            Some(sb(o.metadata.unwrap_or_default())),
+        ),
+        None => (-1, -1, Some(sb(""))),
+    }
+}
+
 pub(crate) fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> OffsetFetchResponse {
     let v = ctx.api_version;
     if v < 8 {
@@ -335,22 +348,12 @@ pub(crate) fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Off
                 let partitions = parts
                     .into_iter()
                     .map(|(p, o)| {
-                        let base = offset_fetch_response::OffsetFetchResponsePartition::default()
-                            .with_partition_index(p);
-                        match o {
-                            Some(o) => base
-                                .with_committed_offset(o.offset)
-                                .with_committed_leader_epoch(if v >= 5 {
-                                    o.leader_epoch
-                                } else {
-                                    -1
-                                })
-                                .with_metadata(Some(sb(o.metadata.unwrap_or_default()))),
-                            None => base
-                                .with_committed_offset(-1)
-                                .with_committed_leader_epoch(-1)
-                                .with_metadata(Some(sb(""))),
-                        }
+                        let (offset, epoch, metadata) = committed_fields(o, v >= 5);
+                        offset_fetch_response::OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(offset)
+                            .with_committed_leader_epoch(epoch)
+                            .with_metadata(metadata)
                     })
                     .collect();
                 offset_fetch_response::OffsetFetchResponseTopic::default()
@@ -386,19 +389,12 @@ pub(crate) fn offset_fetch(ctx: &RequestContext, req: OffsetFetchRequest) -> Off
                     let partitions = parts
                         .into_iter()
                         .map(|(p, o)| {
-                            let base =
-                                offset_fetch_response::OffsetFetchResponsePartitions::default()
-                                    .with_partition_index(p);
-                            match o {
-                                Some(o) => base
-                                    .with_committed_offset(o.offset)
-                                    .with_committed_leader_epoch(o.leader_epoch)
-                                    .with_metadata(Some(sb(o.metadata.unwrap_or_default()))),
-                                None => base
-                                    .with_committed_offset(-1)
-                                    .with_committed_leader_epoch(-1)
-                                    .with_metadata(Some(sb(""))),
-                            }
+                            let (offset, epoch, metadata) = committed_fields(o, true);
+                            offset_fetch_response::OffsetFetchResponsePartitions::default()
+                                .with_partition_index(p)
+                                .with_committed_offset(offset)
+                                .with_committed_leader_epoch(epoch)
+                                .with_metadata(metadata)
                         })
                         .collect();
                     offset_fetch_response::OffsetFetchResponseTopics::default()
