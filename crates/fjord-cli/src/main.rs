@@ -23,6 +23,7 @@ mod aliases;
 mod client;
 mod configs;
 mod consumer;
+mod consumer_groups;
 mod formatter;
 mod get_offsets;
 mod line_reader;
@@ -77,8 +78,9 @@ enum Command {
     /// Print records of topics to stdout (kafka-console-consumer)
     #[command(after_help = consumer::EXAMPLES, infer_long_args = true)]
     ConsoleConsumer(consumer::ConsumerArgs),
-    /// Describe and manage consumer groups (kafka-consumer-groups; not implemented yet)
-    ConsumerGroups(ConsumerGroupsArgs),
+    /// List, describe, reset the offsets of and delete consumer groups (kafka-consumer-groups)
+    #[command(after_help = consumer_groups::EXAMPLES, infer_long_args = true)]
+    ConsumerGroups(consumer_groups::ConsumerGroupsArgs),
     /// Describe and alter topic and broker configs (kafka-configs)
     #[command(after_help = configs::EXAMPLES, infer_long_args = true)]
     Configs(configs::ConfigsArgs),
@@ -101,13 +103,6 @@ enum Command {
         /// bash, zsh or fish
         shell: clap_complete::Shell,
     },
-}
-
-/// `kafka-consumer-groups` arguments: accepted and ignored until groups exist.
-#[derive(clap::Args)]
-struct ConsumerGroupsArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
-    args: Vec<String>,
 }
 
 fn main() -> ExitCode {
@@ -169,9 +164,8 @@ fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
         "console-consumer" => {
             consumer::ConsumerArgs::from_arg_matches(&matches).map(Command::ConsoleConsumer)
         }
-        "consumer-groups" => {
-            ConsumerGroupsArgs::from_arg_matches(&matches).map(Command::ConsumerGroups)
-        }
+        "consumer-groups" => consumer_groups::ConsumerGroupsArgs::from_arg_matches(&matches)
+            .map(Command::ConsumerGroups),
         "configs" => configs::ConfigsArgs::from_arg_matches(&matches).map(Command::Configs),
         _ => get_offsets::GetOffsetsArgs::from_arg_matches(&matches).map(Command::GetOffsets),
     };
@@ -184,9 +178,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Topics(args) => topics::run(args),
         Command::ConsoleProducer(args) => producer::run(args),
         Command::ConsoleConsumer(args) => consumer::run(args),
-        Command::ConsumerGroups(_) => {
-            anyhow::bail!("not implemented yet: consumer groups arrive with issue 4")
-        }
+        Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::Configs(args) => configs::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::Aliases { dir } => aliases::write(&dir),

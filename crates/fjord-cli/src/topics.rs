@@ -34,6 +34,8 @@ pub const EXAMPLES: &str = "Examples:
   fjord topics --create --topic compacted --config cleanup.policy=compact --config retention.ms=60000
 
 --topic accepts a regular expression (whole-name match) except with --create.
+Internal topics (__consumer_offsets) are hidden from --list and --describe unless
+--include-internal is given or --topic names them.
 --describe prints Kafka 3.7+'s layout: TopicId on the topic line, Elr and LastKnownElr on
 partition lines. As in Kafka, the `Error while executing topic command` line goes to stdout.
 Exit status: 0 on success, 1 when the operation fails or the broker cannot be reached,
@@ -85,9 +87,14 @@ pub struct TopicsArgs {
     /// With --alter, --describe or --delete: do nothing if the topic does not exist
     #[arg(long)]
     if_exists: bool,
-    /// With --list or --describe: hide internal topics (names starting with "__")
-    #[arg(long)]
+    /// With --list or --describe: hide internal topics (names starting with "__"); the
+    /// default now, accepted for Kafka compatibility
+    #[arg(long, conflicts_with = "include_internal")]
     exclude_internal: bool,
+    /// With --list or --describe: show internal topics too (they are shown anyway when
+    /// --topic names them)
+    #[arg(long)]
+    include_internal: bool,
     /// With --describe: only partitions whose ISR is smaller than the replica set
     #[arg(long)]
     under_replicated_partitions: bool,
@@ -188,17 +195,20 @@ impl Tool<'_> {
             .operation_timeout(Some(self.settings.timeout))
     }
 
-    /// Topic names from metadata matching `--topic` (all when absent), sorted, minus
-    /// internal ones when `--exclude-internal`.
+    /// Topic names from metadata matching `--topic` (all when absent), sorted. Internal
+    /// topics are left out unless `--include-internal` asks for them or `--topic` matches
+    /// them; `--exclude-internal` always leaves them out.
     fn matching_topics(&self) -> anyhow::Result<Vec<String>> {
         let filter = self.args.topic.as_deref().map(topic_filter).transpose()?;
+        let show_internal = !self.args.exclude_internal
+            && (self.args.include_internal || self.args.topic.is_some());
         let mut names: Vec<String> = self
             .metadata
             .topics()
             .iter()
             .map(|t| t.name().to_string())
             .filter(|n| filter.as_ref().is_none_or(|f| f.is_match(n)))
-            .filter(|n| !(self.args.exclude_internal && is_internal(n)))
+            .filter(|n| show_internal || !is_internal(n))
             .collect();
         names.sort();
         names.dedup();

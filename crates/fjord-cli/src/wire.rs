@@ -5,7 +5,8 @@
 //! Flow: [`Conn::open`] connects to the first reachable bootstrap address (plaintext only)
 //! and negotiates versions with ApiVersions v0; each call then picks the highest version both
 //! sides support, encodes with the `kafka-protocol` crate and reads one response frame.
-//! Everything else the tools do goes through librdkafka.
+//! Everything else the tools do goes through librdkafka. The group-coordinator requests of
+//! `fjord consumer-groups` are in [`groups`].
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -28,6 +29,9 @@ use kafka_protocol::messages::{
     MetadataResponse, RequestHeader, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
+
+mod groups;
+pub use groups::{CommittedOffset, Coordinator, GroupDescription, GroupMember, ListedGroup};
 
 /// Largest response frame accepted (a describe of thousands of topics fits easily).
 const MAX_FRAME: usize = 100 * 1024 * 1024;

@@ -5,6 +5,7 @@
 
 mod cli;
 mod clients;
+mod consumer_groups;
 mod groups;
 mod harness;
 mod process;
