@@ -89,12 +89,13 @@ impl Partition {
         config: EffectiveTopicConfig,
         now_ms: i64,
     ) -> Self {
-        let state = PartitionState {
+        let mut state = PartitionState {
             log,
             config,
             producers: HashMap::new(),
             last_flush_ms: now_ms,
         };
+        state.rebuild_producer_state(&topic, index);
         Partition {
             topic,
             topic_id,
@@ -167,23 +168,50 @@ impl PartitionState {
         let leo = self.log.log_end_offset();
         self.log.set_high_watermark(leo);
         if header.producer_id >= 0 {
-            let entry = self.producers.entry(header.producer_id).or_default();
-            if entry.epoch != header.producer_epoch {
-                entry.batches.clear();
-                entry.epoch = header.producer_epoch;
-            }
-            let last_seq = header.base_sequence.wrapping_add(header.last_offset_delta);
-            entry
-                .batches
-                .push_back((header.base_sequence, last_seq, info.first_offset));
-            while entry.batches.len() > PRODUCER_BATCH_WINDOW {
-                entry.batches.pop_front();
-            }
+            self.remember_batch(&header, info.first_offset);
         }
         if self.log.unflushed_messages() == 0 {
             self.last_flush_ms = now_ms;
         }
         Ok(AppendOutcome::Appended(info))
+    }
+
+    /// Rebuilds idempotent-producer state from the batches of the last two segments, so that a
+    /// producer retrying a batch whose acknowledgement a restart swallowed gets the original
+    /// offset instead of a second copy (Kafka rebuilds the same state when it loads a log).
+    /// Producers whose last batches are older than that are unknown and accepted at any
+    /// sequence, as after Kafka's producer-state expiry.
+    fn rebuild_producer_state(&mut self, topic: &str, index: i32) {
+        const SEGMENTS: usize = 2;
+        let headers = match self.log.tail_batch_headers(SEGMENTS) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(%topic, partition = index, error = %e, "cannot rebuild producer state");
+                return;
+            }
+        };
+        for h in headers
+            .iter()
+            .filter(|h| h.producer_id >= 0 && !h.is_control())
+        {
+            self.remember_batch(h, h.base_offset);
+        }
+    }
+
+    /// Records an appended idempotent batch in its producer's window.
+    fn remember_batch(&mut self, header: &BatchHeader, first_offset: i64) {
+        let entry = self.producers.entry(header.producer_id).or_default();
+        if entry.epoch != header.producer_epoch {
+            entry.batches.clear();
+            entry.epoch = header.producer_epoch;
+        }
+        let last_seq = header.base_sequence.wrapping_add(header.last_offset_delta);
+        entry
+            .batches
+            .push_back((header.base_sequence, last_seq, first_offset));
+        while entry.batches.len() > PRODUCER_BATCH_WINDOW {
+            entry.batches.pop_front();
+        }
     }
 
     /// Checks an idempotent batch's epoch and sequence. Returns the original first offset when
@@ -328,6 +356,35 @@ mod tests {
             Ok(AppendOutcome::Appended(_))
         ));
         assert_eq!(s.log.high_watermark(), 6);
+    }
+
+    #[test]
+    fn producer_state_is_rebuilt_from_the_log_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path());
+        append(&mut s, idempotent_batch(9, 0, 0, 3)).unwrap();
+        append(&mut s, idempotent_batch(9, 0, 3, 2)).unwrap();
+        drop(s); // crash: the acknowledgement of the second batch may have been lost
+        let broker = crate::config::BrokerConfig::default();
+        let config = crate::topic_config::effective(&Default::default(), &broker);
+        let log = Log::open(dir.path(), config.log.clone(), 0).unwrap();
+        let p = Partition::new("t".into(), Uuid::nil(), 0, log, config, 0);
+        let mut s = p.into_state();
+        // The producer retries the second batch: answered with its original offset.
+        assert_eq!(
+            append(&mut s, idempotent_batch(9, 0, 3, 2)).unwrap(),
+            AppendOutcome::Duplicate { first_offset: 3 }
+        );
+        assert_eq!(s.log.log_end_offset(), 5);
+        // And a gap is still refused.
+        let gap = append(&mut s, idempotent_batch(9, 0, 7, 1));
+        assert!(matches!(
+            gap,
+            Err(AppendError::Refused {
+                error: ResponseError::OutOfOrderSequenceNumber,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -262,6 +262,21 @@ impl Log {
         }
     }
 
+    /// Returns the headers of every batch in the last `segments` segments, oldest first. The
+    /// broker rebuilds idempotent-producer state from them at start-up (the batches a retry
+    /// could duplicate are the most recent ones). Only headers are read, not records.
+    pub fn tail_batch_headers(&self, segments: usize) -> Result<Vec<BatchHeader>, LogError> {
+        let first = self.segments.len().saturating_sub(segments);
+        let mut out = Vec::new();
+        for segment in &self.segments[first..] {
+            for item in segment.walk(0) {
+                let (_, header) = item?;
+                out.push(header);
+            }
+        }
+        Ok(out)
+    }
+
     /// Starts a new empty active segment at the log end offset (no-op if the active one is empty).
     pub(crate) fn roll(&mut self) -> Result<(), LogError> {
         if self.active().is_empty() {

@@ -6,7 +6,9 @@
 mod cli;
 mod clients;
 mod consumer_groups;
+mod crash;
 mod groups;
 mod harness;
 mod process;
 mod protocol;
+mod soak;
