@@ -27,6 +27,7 @@ mod consumer_groups;
 mod formatter;
 mod get_offsets;
 mod line_reader;
+mod perf;
 mod producer;
 mod props;
 mod signals;
@@ -87,6 +88,9 @@ enum Command {
     /// Print partition offsets: latest, earliest or by timestamp (kafka-get-offsets)
     #[command(after_help = get_offsets::EXAMPLES, infer_long_args = true)]
     GetOffsets(get_offsets::GetOffsetsArgs),
+    /// Producer, consumer and end-to-end load tests (kafka-producer-perf-test, kafka-consumer-perf-test)
+    #[command(after_help = perf::EXAMPLES)]
+    Perf(perf::PerfArgs),
     /// Write kafka-topics, kafka-console-producer, ... links (with and without .sh) into DIR
     #[command(
         after_help = "Examples:\n  fjord aliases ~/bin\n  ~/bin/kafka-topics.sh --bootstrap-server localhost:9092 --list"
@@ -181,6 +185,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::Configs(args) => configs::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
+        Command::Perf(args) => perf::run(args),
         Command::Aliases { dir } => aliases::write(&dir),
         Command::Completions { shell } => {
             let mut script = Vec::new();

@@ -9,6 +9,7 @@ mod consumer_groups;
 mod crash;
 mod groups;
 mod harness;
+mod perf;
 mod process;
 mod protocol;
 mod soak;

@@ -1,0 +1,665 @@
+#!/usr/bin/env python3
+"""Fjord's benchmark suite: a release broker on a fresh data dir, a fixed matrix of runs with
+`fjord perf`, and a table (markdown + JSON) with the machine's load next to every figure.
+
+    python3 bench/run.py                  # build, wait for a quiet machine, run, write results
+    python3 bench/run.py --repeat 1 --no-wait --out /tmp/bench
+
+What it measures (docs/performance.md explains each figure and the targets):
+  * the machine's own limits: loopback TCP copy rate, page-cache write and read rates;
+  * broker start-up time (spawn -> "listening" line) on an empty data dir, idle RSS;
+  * produce 200,000 x 1 KiB and 1,000,000 x 100 B, 1 and 4 partitions, acks=1 and all,
+    with broker CPU-seconds per GB ingested and peak RSS (VmHWM, reset before each run);
+  * consuming each of those topics from the beginning (page cache);
+  * end-to-end latency at 1,000 msg/s and at 100 MB/s;
+  * 1,000 partitions vs 4 partitions, same workload.
+
+Machine load: the 1-minute load average before each run, and "others": CPU used during the
+run by processes other than the broker and the client (from /proc/stat), in cores. Each
+figure is the median of --repeat runs (range in the JSON). Python standard library only;
+Linux only (/proc). Not run in CI.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+MIB = 1024 * 1024
+
+# The produce matrix: (records, record size).
+WORKLOADS = [(200_000, 1024), (1_000_000, 100)]
+PARTITIONS = [1, 4]
+ACKS = ["1", "all"]
+# Producer properties for every produce run (recorded in the output); the rest are
+# `fjord perf produce`'s defaults, which its settings line lists.
+PRODUCER_PROPS = ["linger.ms=5", "compression.codec=none"]
+
+
+# ---------------------------------------------------------------------------------------
+# /proc readings
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def machine_busy_ticks():
+    """Busy (non-idle, non-iowait) clock ticks of all CPUs together."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    # guest time is already counted in user time
+    return sum(fields[:8]) - idle
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    # fields 14 and 15 (utime, stime); `rest` starts at field 3
+    return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def reset_peak_rss(pid):
+    """Resets VmHWM to the current RSS (Linux >= 4.0); False when not permitted."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class Window:
+    """CPU accounting over one run: the broker's CPU, the machine's, and load."""
+
+    def __init__(self, broker_pid):
+        self.pid = broker_pid
+        self.load = loadavg()
+        self.t0 = time.monotonic()
+        self.busy0 = machine_busy_ticks()
+        self.broker0 = proc_cpu_seconds(broker_pid) if broker_pid else 0.0
+
+    def close(self, client_cpu):
+        wall = time.monotonic() - self.t0
+        busy = (machine_busy_ticks() - self.busy0) / TICK
+        broker = (proc_cpu_seconds(self.pid) - self.broker0) if self.pid else 0.0
+        others = max(0.0, busy - broker - client_cpu) / wall if wall > 0 else 0.0
+        return {
+            "wall_s": wall,
+            "broker_cpu_s": broker,
+            "client_cpu_s": client_cpu,
+            "others_cores": others,
+            "load_1m": self.load,
+        }
+
+
+# ---------------------------------------------------------------------------------------
+# machine limits
+
+
+def loopback_rate(seconds=2.0, chunk=MIB):
+    """Bytes/s one TCP connection over loopback carries (sender and receiver threads)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    received = [0]
+
+    def sink():
+        conn, _ = srv.accept()
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while True:
+            n = conn.recv_into(view)
+            if n == 0:
+                break
+            received[0] += n
+        conn.close()
+
+    t = threading.Thread(target=sink)
+    t.start()
+    cli = socket.create_connection(srv.getsockname())
+    data = b"x" * chunk
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        cli.sendall(data)
+    cli.shutdown(socket.SHUT_WR)
+    t.join()
+    elapsed = time.monotonic() - start
+    cli.close()
+    srv.close()
+    return received[0] / elapsed
+
+
+def page_cache_rates(directory, total=2 * 1024 * MIB, chunk=MIB):
+    """(write, read) bytes/s of `total` bytes through the page cache (no fsync)."""
+    path = os.path.join(directory, "page-cache-test")
+    data = os.urandom(chunk)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    start = time.monotonic()
+    written = 0
+    while written < total:
+        written += os.write(fd, data)
+    os.close(fd)
+    write = written / (time.monotonic() - start)
+    fd = os.open(path, os.O_RDONLY)
+    buf = bytearray(chunk)
+    start = time.monotonic()
+    got = 0
+    while True:
+        n = os.readv(fd, [buf])
+        if n == 0:
+            break
+        got += n
+    os.close(fd)
+    read = got / (time.monotonic() - start)
+    os.unlink(path)
+    return write, read
+
+
+# ---------------------------------------------------------------------------------------
+# broker and clients
+
+
+class Broker:
+    """A `fjord start` process on a port picked by the OS."""
+
+    def __init__(self, fjord, data_dir, log_path):
+        self.log = open(log_path, "ab")
+        env = dict(os.environ, RUST_LOG="warn")
+        started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [fjord, "start", "--data-dir", data_dir,
+             "--override", "listeners=PLAINTEXT://127.0.0.1:0"],
+            stdout=subprocess.PIPE, stderr=self.log, env=env)
+        line = self.proc.stdout.readline().decode()
+        self.startup_s = time.monotonic() - started
+        if "listening on " not in line:
+            raise RuntimeError(f"broker did not start: {line!r} (see {log_path})")
+        self.addr = line.split("listening on ", 1)[1].split(",", 1)[0].strip()
+        self.pid = self.proc.pid
+
+    def rss_kib(self):
+        return proc_status_kib(self.pid, "VmRSS")
+
+    def hwm_kib(self):
+        return proc_status_kib(self.pid, "VmHWM")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def run_client(fjord, broker, args, log, timeout=300):
+    """Runs `fjord perf ARGS --json`; returns (document, window) with CPU and load."""
+    cmd = [fjord, "perf", *args, "--bootstrap-server", broker.addr, "--json"]
+    log.write(("$ " + " ".join(cmd) + "\n").encode())
+    log.flush()
+    if broker.pid:
+        reset_peak_rss(broker.pid)
+    window = Window(broker.pid)
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=log)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"timed out: {' '.join(cmd)}")
+            time.sleep(0.01)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        w = window.close(usage.ru_utime + usage.ru_stime)
+        w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
+        out.seek(0)
+        text = out.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"exit {proc.returncode}: {' '.join(cmd)}\n{text}")
+    return json.loads(text.strip().splitlines()[-1]), w
+
+
+def median_run(runs, key):
+    values = [r[key] for r in runs]
+    return statistics.median(values), min(values), max(values)
+
+
+# ---------------------------------------------------------------------------------------
+# the suite
+
+
+def wait_for_quiet(limit, max_wait):
+    start = time.monotonic()
+    load = loadavg()
+    while load >= limit and time.monotonic() - start < max_wait:
+        print(f"  load {load:.2f} >= {limit}: waiting", flush=True)
+        time.sleep(15)
+        load = loadavg()
+    return load, time.monotonic() - start
+
+
+def startup_times(fjord, base, n=5):
+    times = []
+    for i in range(n):
+        d = os.path.join(base, f"startup-{i}")
+        b = Broker(fjord, d, os.path.join(base, "startup.log"))
+        times.append(b.startup_s)
+        b.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    return times
+
+
+def summarize(doc_runs, windows, key_fields):
+    """Median of each field over repeated runs, with the run-to-run range."""
+    out = {}
+    for k in key_fields:
+        med, lo, hi = median_run(doc_runs, k)
+        out[k] = med
+        out[k + "_range"] = [lo, hi]
+    for k in ["load_1m", "others_cores", "broker_cpu_s", "client_cpu_s", "wall_s",
+              "broker_peak_rss_mib"]:
+        out[k] = statistics.median(w[k] for w in windows)
+    out["load_1m_max"] = max(w["load_1m"] for w in windows)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--fjord", help="fjord binary (default: build target/release/fjord)")
+    ap.add_argument("--out", default=os.path.join(ROOT, "target", "bench"),
+                    help="results directory (default target/bench)")
+    ap.add_argument("--data", help="parent of the broker's data dir (default: --out)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    ap.add_argument("--no-wait", action="store_true", help="do not wait for load < --load")
+    ap.add_argument("--load", type=float, default=1.0, help="load average to wait for")
+    ap.add_argument("--max-wait", type=float, default=1200, help="seconds to wait at most")
+    ap.add_argument("--reference-client", metavar="PATH",
+                    help="librdkafka's rdkafka_performance binary: also measure produce with it")
+    ap.add_argument("--render", metavar="JSON",
+                    help="only print the markdown table of an earlier results.json")
+    ap.add_argument("--scale", type=float, default=1.0,
+                    help="multiply record counts and durations (a quick try: 0.05)")
+    args = ap.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        results["targets"] = evaluate(results["runs"])
+        print(markdown(results))
+        return 0
+
+    target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    fjord = args.fjord
+    if not fjord:
+        print("building the release binary ...", flush=True)
+        subprocess.run(["cargo", "build", "--release", "-p", "fjord-cli"], cwd=ROOT, check=True)
+        fjord = os.path.join(target_dir, "release", "fjord")
+    fjord = os.path.abspath(fjord)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = os.path.join(args.out, stamp)
+    os.makedirs(out_dir, exist_ok=True)
+    base = tempfile.mkdtemp(prefix="fjord-bench-", dir=args.data or args.out)
+    log = open(os.path.join(out_dir, "clients.log"), "wb")
+    results = {"started": stamp, "machine": machine_info(fjord, base), "runs": {},
+               "scale": args.scale, "repeat": args.repeat}
+    R = results["runs"]
+
+    if not args.no_wait:
+        load, waited = wait_for_quiet(args.load, args.max_wait)
+        results["waited_for_load_s"] = waited
+    began = time.monotonic()
+
+    print("machine limits ...", flush=True)
+    w0 = Window(None)
+    lo = loopback_rate()
+    pw, pr = page_cache_rates(base)
+    R["limits"] = {"loopback_mib_s": lo / MIB, "page_cache_write_mib_s": pw / MIB,
+                   "page_cache_read_mib_s": pr / MIB, **w0.close(0.0)}
+
+    print("start-up ...", flush=True)
+    w0 = Window(None)
+    st = startup_times(fjord, base)
+    R["startup"] = {"median_ms": statistics.median(st) * 1e3, "max_ms": max(st) * 1e3,
+                    "runs_ms": [t * 1e3 for t in st], **w0.close(0.0)}
+
+    broker = Broker(fjord, os.path.join(base, "data"), os.path.join(out_dir, "broker.log"))
+    time.sleep(1.0)
+    R["idle_rss_start_mib"] = broker.rss_kib() / 1024
+    try:
+        run_matrix(fjord, broker, args.repeat, args.scale, log, R)
+        if args.reference_client:
+            run_reference(args.reference_client, fjord, broker, args.repeat, args.scale, log, R)
+        time.sleep(5.0)
+        R["idle_rss_after_mib"] = broker.rss_kib() / 1024
+    finally:
+        broker.stop()
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
+    results["matrix_s"] = time.monotonic() - began
+    results["targets"] = evaluate(R)
+
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    md = markdown(results)
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write(md)
+    for name in ["results.json", "results.md"]:
+        shutil.copy(os.path.join(out_dir, name), os.path.join(args.out, "latest-" + name))
+    print(md)
+    print(f"results in {out_dir}")
+
+
+def run_matrix(fjord, broker, repeat, scale, log, R):
+    produce_keys = ["records_per_sec", "mb_per_sec"]
+    lat_keys = ["p50", "p99", "p99_9", "max"]
+    R["produce"], R["consume"] = [], []
+    topics = {}
+    for records, size in WORKLOADS:
+        records = max(1000, int(records * scale))
+        for parts in PARTITIONS:
+            for acks in ACKS:
+                label = f"{records}x{size}B p{parts} acks={acks}"
+                print(f"produce {label} ...", flush=True)
+                docs, windows = [], []
+                for i in range(repeat):
+                    topic = f"bench-{size}b-p{parts}-acks{acks}-{i}"
+                    d, w = run_client(fjord, broker, [
+                        "produce", "--topic", topic, "--num-records", str(records),
+                        "--record-size", str(size), "--throughput", "-1",
+                        "--partitions", str(parts), "--producer-props", f"acks={acks}",
+                        *PRODUCER_PROPS], log)
+                    flat = dict(d)
+                    for k in lat_keys:
+                        flat[k] = d["latency_ms"][k]
+                    docs.append(flat)
+                    windows.append(w)
+                    topics.setdefault((records, size, parts), []).append(topic)
+                s = summarize(docs, windows, produce_keys + lat_keys)
+                gb = records * size / 1e9
+                s["broker_cpu_s_per_gb"] = s["broker_cpu_s"] / gb
+                s.update(records=records, size=size, partitions=parts, acks=acks,
+                         settings=docs[0]["settings"])
+                R["produce"].append(s)
+
+    for (records, size, parts), names in topics.items():
+        label = f"{records}x{size}B p{parts}"
+        print(f"consume {label} ...", flush=True)
+        docs, windows = [], []
+        for topic in names[:repeat]:
+            # Each topic holds one run's records.
+            d, w = run_client(fjord, broker, [
+                "consume", "--topic", topic, "--messages", str(records)], log)
+            docs.append(d)
+            windows.append(w)
+        s = summarize(docs, windows, ["mb_per_sec", "records_per_sec", "fetch_mb_per_sec",
+                                      "fetch_records_per_sec", "first_record_ms"])
+        s.update(records=records, size=size, partitions=parts, settings=docs[0]["settings"])
+        R["consume"].append(s)
+
+    R["e2e"] = []
+    for rate, size, seconds, label in [(1000, 1024, 20, "1,000 msg/s"),
+                                       (102400, 1024, 10, "100 MB/s")]:
+        print(f"e2e {label} ...", flush=True)
+        seconds = max(2.0, seconds * scale)
+        d, w = run_client(fjord, broker, [
+            "e2e", "--topic", f"bench-e2e-{rate}", "--rate", str(rate), "--duration",
+            str(seconds), "--record-size", str(size)], log, timeout=seconds + 120)
+        R["e2e"].append({"label": label, "rate": rate, "size": size, **d["latency_ms"],
+                         "achieved_rate": d["achieved_rate"], "received": d["received"],
+                         "sent": d["sent"], "settings": d["producer_settings"],
+                         "consumer_settings": d["consumer_settings"], **w})
+
+    print("1,000 partitions ...", flush=True)
+    out = {}
+    for parts in [4, 1000]:
+        docs, windows = [], []
+        for i in range(repeat):
+            d, w = run_client(fjord, broker, [
+                "produce", "--topic", f"bench-wide-p{parts}-{i}", "--num-records",
+                str(max(1000, int(200_000 * scale))),
+                "--record-size", "1024", "--throughput", "-1", "--partitions", str(parts),
+                "--producer-props", "acks=1", *PRODUCER_PROPS], log)
+            docs.append(d)
+            windows.append(w)
+        out[parts] = summarize(docs, windows, ["records_per_sec", "mb_per_sec"])
+    R["wide"] = {"p4": out[4], "p1000": out[1000],
+                 "ratio": out[1000]["mb_per_sec"] / out[4]["mb_per_sec"]}
+    # Partitions the broker hosts after the matrix (for the idle RSS figure).
+    R["partitions_hosted"] = (
+        repeat * len(WORKLOADS) * len(ACKS) * sum(PARTITIONS) + 2 + repeat * (4 + 1000))
+
+
+def run_reference(tool, fjord, broker, repeat, scale, log, R):
+    """Produce 1 KiB and 100 B records to one partition, acks=1, with librdkafka's own perf
+    tool (the one the issue's reference figures come from; it counts MB as 10^6 bytes)."""
+    R["reference"] = []
+    for records, size in WORKLOADS:
+        records = max(1000, int(records * scale))
+        print(f"rdkafka_performance {records}x{size}B ...", flush=True)
+        runs, windows = [], []
+        for i in range(repeat):
+            topic = f"bench-ref-{size}b-{i}"
+            subprocess.run([fjord, "topics", "--bootstrap-server", broker.addr, "--create",
+                            "--topic", topic, "--partitions", "1", "--replication-factor", "1"],
+                           check=True, stdout=subprocess.DEVNULL, stderr=log)
+            cmd = [tool, "-P", "-t", topic, "-p", "0", "-b", broker.addr, "-s", str(size),
+                   "-c", str(records), "-a", "1", "-X", "linger.ms=5"]
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            reset_peak_rss(broker.pid)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            window = Window(broker.pid)
+            started = time.monotonic()
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            w = window.close(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            w["wall_s"] = time.monotonic() - started
+            w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
+            log.write(out.stdout.encode() + out.stderr.encode())
+            line = next(l for l in out.stdout.splitlines() if " msgs/s and " in l)
+            rate = float(line.split(" msgs/s and ")[0].rsplit(" ", 1)[1])
+            runs.append({"records_per_sec": rate, "mb_per_sec": rate * size / MIB})
+            windows.append(w)
+        s = summarize(runs, windows, ["records_per_sec", "mb_per_sec"])
+        s.update(records=records, size=size, partitions=1, acks="1", command=" ".join(cmd))
+        R["reference"].append(s)
+
+
+def machine_info(fjord, base):
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError:
+            return ""
+    model = next((l.split(":", 1)[1].strip() for l in read("/proc/cpuinfo").splitlines()
+                  if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 for l in read("/proc/meminfo").splitlines()
+                if l.startswith("MemTotal")), 0)
+    rev = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+    fs = subprocess.run(["df", "-T", base], capture_output=True, text=True).stdout
+    fs = fs.splitlines()[-1].split()[1] if fs else "?"
+    return {"cpu": model, "cores": NCPU, "memory_mib": mem, "kernel": platform.release(),
+            "data_fs": fs, "revision": rev, "fjord": fjord}
+
+
+# ---------------------------------------------------------------------------------------
+# targets and the table
+
+
+def find(rows, **kw):
+    return next(r for r in rows if all(r.get(k) == v for k, v in kw.items()))
+
+
+def evaluate(R):
+    p1k = find(R["produce"], size=1024, partitions=1, acks="1")
+    p100 = find(R["produce"], size=100, partitions=1, acks="1")
+    c1k = find(R["consume"], size=1024, partitions=1)
+    acks1 = [r for r in R["produce"] if r["acks"] == "1"]
+    cpu = max(r["broker_cpu_s_per_gb"] for r in acks1)
+    rss = max(r["broker_peak_rss_mib"] for r in R["produce"])
+    e_low, e_high = R["e2e"]
+    idle = R["idle_rss_start_mib"]
+    hosted = R.get("partitions_hosted", 0)
+    ref = []
+    for r in R.get("reference", []):
+        what = "1 KiB" if r["size"] == 1024 else f"{r['size']} B"
+        ok = r["mb_per_sec"] >= 390 if r["size"] == 1024 else r["records_per_sec"] >= 2.6e6
+        shown = (f"{r['mb_per_sec']:.0f} MB/s" if r["size"] == 1024
+                 else f"{r['records_per_sec'] / 1e6:.2f} M rec/s")
+        ref.append((f"produce {what} x 1 partition, acks=1, with rdkafka_performance", shown,
+                    ">= 390 MB/s" if r["size"] == 1024 else ">= 2.6 M rec/s", ok, r["load_1m"]))
+    return ref + [
+        ("produce 1 KiB x 1 partition, acks=1", f"{p1k['mb_per_sec']:.0f} MB/s", ">= 390 MB/s",
+         p1k["mb_per_sec"] >= 390, p1k["load_1m"]),
+        ("produce 100 B x 1 partition, acks=1", f"{p100['records_per_sec'] / 1e6:.2f} M rec/s",
+         ">= 2.6 M rec/s", p100["records_per_sec"] >= 2.6e6, p100["load_1m"]),
+        ("consume 1 KiB x 1 partition from the page cache", f"{c1k['fetch_mb_per_sec']:.0f} MB/s",
+         ">= 1536 MB/s (1.5 GiB/s)", c1k["fetch_mb_per_sec"] >= 1536, c1k["load_1m"]),
+        ("broker CPU per GB ingested, acks=1 (worst run)", f"{cpu:.2f} CPU-s/GB",
+         "<= 0.5 CPU-s/GB", cpu <= 0.5, max(r["load_1m"] for r in acks1)),
+        ("e2e p99 at 1,000 msg/s", f"{e_low['p99']:.2f} ms", "<= 5 ms", e_low["p99"] <= 5,
+         e_low["load_1m"]),
+        ("e2e p99 at 100 MB/s", f"{e_high['p99']:.2f} ms", "<= 20 ms", e_high["p99"] <= 20,
+         e_high["load_1m"]),
+        ("broker peak RSS under produce", f"{rss:.1f} MiB", "<= 64 MiB", rss <= 64,
+         max(r["load_1m"] for r in R["produce"])),
+        ("broker idle RSS (fresh; after the matrix)",
+         f"{idle:.1f} MiB; {R['idle_rss_after_mib']:.1f} MiB with {hosted:,} partitions",
+         "<= 20 MiB", idle <= 20, None),
+        ("start-up to accepting connections (median)", f"{R['startup']['median_ms']:.1f} ms",
+         "<= 100 ms", R["startup"]["median_ms"] <= 100, R["startup"]["load_1m"]),
+        ("1,000 partitions vs 4 (MB/s ratio)", f"{R['wide']['ratio'] * 100:.0f} %", ">= 80 %",
+         R["wide"]["ratio"] >= 0.8, R["wide"]["p1000"]["load_1m"]),
+    ]
+
+
+def load_cell(r):
+    return f"{r['load_1m']:.2f} / {r['others_cores']:.2f}"
+
+
+def markdown(res):
+    R, m = res["runs"], res["machine"]
+    lim = R["limits"]
+    L = []
+    L.append(f"Run {res['started']} on {m['cpu']} ({m['cores']} cores, {m['memory_mib']} MiB), "
+             f"Linux {m['kernel']}, data on {m['data_fs']}, fjord {m['revision']}; "
+             f"matrix took {res['matrix_s']:.0f} s (scale {res['scale']}, {res['repeat']} runs per figure). MB = 2^20 bytes. "
+             "Load = 1-minute load average before the run / cores used by other processes "
+             "during it. Figures are medians of repeated runs (ranges in results.json).")
+    L.append("")
+    L.append("**Targets**")
+    L.append("")
+    L.append("| figure | measured | target | met | load |")
+    L.append("|---|---:|---:|:-:|---:|")
+    for name, val, target, ok, load in res["targets"]:
+        ls = "" if load is None else f"{load:.2f}"
+        L.append(f"| {name} | {val} | {target} | {'yes' if ok else '**no**'} | {ls} |")
+    L.append("")
+    L.append("**Machine limits** (same run)")
+    L.append("")
+    L.append("| limit | MB/s | load |")
+    L.append("|---|---:|---:|")
+    # The limits' own test is the only other process here, so only the load average is shown.
+    L.append(f"| loopback TCP copy (1 connection) | {lim['loopback_mib_s']:.0f} | {lim['load_1m']:.2f} |")
+    L.append(f"| page-cache write (2 GiB file) | {lim['page_cache_write_mib_s']:.0f} | |")
+    L.append(f"| page-cache read (same file) | {lim['page_cache_read_mib_s']:.0f} | |")
+    L.append("")
+    L.append("**Produce** (`fjord perf produce --throughput -1`, latency send -> ack)")
+    L.append("")
+    L.append("| records x size | partitions | acks | records/s | MB/s | % loopback | % page-cache write | p50 ms | p99 ms | p99.9 ms | max ms | broker CPU-s/GB | broker peak RSS MiB | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for r in R["produce"]:
+        L.append(
+            f"| {r['records']:,} x {r['size']} B | {r['partitions']} | {r['acks']} | "
+            f"{r['records_per_sec']:,.0f} | {r['mb_per_sec']:.1f} | "
+            f"{100 * r['mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
+            f"{100 * r['mb_per_sec'] / lim['page_cache_write_mib_s']:.0f} | "
+            f"{r['p50']:.2f} | {r['p99']:.2f} | {r['p99_9']:.2f} | {r['max']:.2f} | "
+            f"{r['broker_cpu_s_per_gb']:.2f} | {r['broker_peak_rss_mib']:.1f} | {load_cell(r)} |")
+    L.append("")
+    L.append("**Consume** from the beginning (`fjord perf consume`, no group; fetch = after the first record)")
+    L.append("")
+    L.append("| records x size | partitions | fetch MB/s | fetch records/s | overall MB/s | first record ms | % loopback | % page-cache read | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for r in R["consume"]:
+        L.append(
+            f"| {r['records']:,} x {r['size']} B | {r['partitions']} | {r['fetch_mb_per_sec']:.1f} | "
+            f"{r['fetch_records_per_sec']:,.0f} | {r['mb_per_sec']:.1f} | {r['first_record_ms']:.0f} | "
+            f"{100 * r['fetch_mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
+            f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {load_cell(r)} |")
+    L.append("")
+    L.append("**End-to-end latency** (`fjord perf e2e`, 1 KiB records, from scheduled send to consumer receipt)")
+    L.append("")
+    L.append("| rate | achieved records/s | p50 ms | p99 ms | p99.9 ms | max ms | broker CPU-s | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+    for r in R["e2e"]:
+        L.append(f"| {r['label']} | {r['achieved_rate']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} | "
+                 f"{r['p99_9']:.2f} | {r['max']:.2f} | {r['broker_cpu_s']:.2f} | {load_cell(r)} |")
+    L.append("")
+    if R.get("reference"):
+        L.append("**Produce with librdkafka's rdkafka_performance** (the reference tool; 1 partition, "
+                 "acks=1, linger.ms=5; MB here = 2^20 bytes, rdkafka_performance itself prints 10^6)")
+        L.append("")
+        L.append("| records x size | records/s | MB/s | MB/s (10^6) | broker CPU-s/GB | load |")
+        L.append("|---|--:|--:|--:|--:|--:|")
+        for r in R["reference"]:
+            cpu = r["broker_cpu_s"] / (r["records"] * r["size"] / 1e9)
+            L.append(f"| {r['records']:,} x {r['size']} B | {r['records_per_sec']:,.0f} | "
+                     f"{r['mb_per_sec']:.1f} | {r['mb_per_sec'] * MIB / 1e6:.1f} | {cpu:.2f} | "
+                     f"{load_cell(r)} |")
+        L.append("")
+    w = R["wide"]
+    L.append("**Partitions** (200,000 x 1 KiB, acks=1)")
+    L.append("")
+    L.append("| partitions | records/s | MB/s | broker peak RSS MiB | load |")
+    L.append("|--:|--:|--:|--:|--:|")
+    for key, n in [("p4", 4), ("p1000", 1000)]:
+        r = w[key]
+        L.append(f"| {n} | {r['records_per_sec']:,.0f} | {r['mb_per_sec']:.1f} | "
+                 f"{r['broker_peak_rss_mib']:.1f} | {load_cell(r)} |")
+    L.append("")
+    st = R["startup"]
+    L.append(f"**Broker process**: start-up (spawn -> listening line, empty data dir) median "
+             f"{st['median_ms']:.1f} ms, max {st['max_ms']:.1f} ms over {len(st['runs_ms'])} starts; "
+             f"idle RSS {R['idle_rss_start_mib']:.1f} MiB after start, "
+             f"{R['idle_rss_after_mib']:.1f} MiB after the matrix.")
+    L.append("")
+    s = R["produce"][0]["settings"]
+    L.append("Producer settings: " + " ".join(f"`{k}={v}`" for k, v in sorted(s.items())) +
+             " (acks per row). Consumer settings: " +
+             " ".join(f"`{k}={v}`" for k, v in sorted(R["consume"][0]["settings"].items())
+                      if k != "group.id") + ".")
+    L.append("")
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
