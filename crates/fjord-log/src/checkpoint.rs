@@ -16,7 +16,11 @@ pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Suffix of checkpoint files being written.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-/// Reads an offset checkpoint; `None` when missing or unreadable as a number (with a warning).
+/// Largest offset a checkpoint may hold: segments are named by base offsets below it.
+pub(crate) const MAX_OFFSET: i64 = i64::MAX - u32::MAX as i64;
+
+/// Reads an offset checkpoint; `None` when missing, unreadable as a number or out of range
+/// (with a warning).
 pub(crate) fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, LogError> {
     let path = dir.join(name);
     let text = match std::fs::read_to_string(&path) {
@@ -26,7 +30,9 @@ pub(crate) fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, LogErro
         Err(e) => return Err(LogError::io("read", &path)(e)),
     };
     match text.trim().parse::<i64>() {
-        Ok(v) if v >= 0 => Ok(Some(v)),
+        // An offset must leave room for a segment based at it (32-bit relative offsets);
+        // anything larger is damage, not an offset this log could have reached.
+        Ok(v) if (0..MAX_OFFSET).contains(&v) => Ok(Some(v)),
         _ => {
             tracing::warn!(path = %path.display(), "ignoring unreadable checkpoint file");
             Ok(None)

@@ -197,6 +197,12 @@ impl Log {
                     assigned.len()
                 ));
             }
+            if next
+                .checked_add(h.offset_count())
+                .is_none_or(|end| end >= crate::checkpoint::MAX_OFFSET)
+            {
+                return invalid(format!("offsets would overflow past {next}"));
+            }
             set_offset_and_epoch(&mut batches[pos..pos + total], next, leader_epoch);
             assigned.push(BatchHeader {
                 base_offset: next,

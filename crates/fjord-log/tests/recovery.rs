@@ -377,3 +377,18 @@ fn roll_makes_finished_segments_durable_and_moves_the_recovery_point() {
         "only the active segment needs a rescan after a crash"
     );
 }
+
+/// Found by the `log_recovery` fuzz target: a damaged `log-start-offset` holding i64::MAX made
+/// the log create a segment it could not find again and overflow the next append.
+#[test]
+fn absurd_log_start_checkpoint_is_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    append_bytes(&mut log, batch(1, 1000, 20), 0);
+    drop(log);
+    std::fs::write(dir.path().join("log-start-offset"), "9223372036854775807\n").unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (0, 1));
+    let (info, _) = append_bytes(&mut log, batch(1, 1001, 20), 0);
+    assert_eq!(info.first_offset, 1);
+}
