@@ -87,6 +87,11 @@ cargo build -p fjord-cli
 if [[ $python_only -eq 0 ]]; then
     step "cargo test --workspace"
     cargo test --workspace
+
+    step "fuzz targets: format, saved crashes, 20 s smoke run each (scripts/fuzz.sh)"
+    cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+    cargo test --manifest-path fuzz/Cargo.toml --lib
+    scripts/fuzz.sh 20
 fi
 
 # ---------------------------------------------------------------- interop
