@@ -295,10 +295,7 @@ impl Broker {
                 ),
             ));
         }
-        for (k, v) in &t.configs {
-            topic_config::validate(k, v)
-                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
-        }
+        validate_configs(&t.configs)?;
         let id = Uuid::new_v4();
         let topic = TopicImage {
             name: t.name.clone(),
@@ -320,15 +317,20 @@ impl Broker {
         Ok(topic)
     }
 
+    /// Returns the named topic, or UNKNOWN_TOPIC_OR_PARTITION.
+    fn existing_topic(&self, name: &str) -> Result<TopicImage, ApiError> {
+        self.image().topic(name).cloned().ok_or_else(|| {
+            ApiError::new(
+                ResponseError::UnknownTopicOrPartition,
+                format!("topic {name} does not exist"),
+            )
+        })
+    }
+
     /// Deletes a topic by name and removes its partition directories.
     pub async fn delete_topic(&self, name: &str) -> Result<TopicImage, ApiError> {
         let _guard = self.admin.lock().await;
-        let Some(topic) = self.image().topic(name).cloned() else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
+        let topic = self.existing_topic(name)?;
         self.commit(&[MetadataRecord::DeleteTopic {
             name: topic.name.clone(),
             id: topic.id.to_string(),
@@ -344,12 +346,7 @@ impl Broker {
         validate_only: bool,
     ) -> Result<(), ApiError> {
         let _guard = self.admin.lock().await;
-        let Some(topic) = self.image().topic(name).cloned() else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
+        let topic = self.existing_topic(name)?;
         if total <= topic.partitions {
             return Err(ApiError::new(
                 ResponseError::InvalidPartitions,
@@ -378,17 +375,9 @@ impl Broker {
         change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ApiError>,
     ) -> Result<(), ApiError> {
         let _guard = self.admin.lock().await;
-        let Some(topic) = self.image().topic(name).cloned() else {
-            return Err(ApiError::new(
-                ResponseError::UnknownTopicOrPartition,
-                format!("topic {name} does not exist"),
-            ));
-        };
+        let topic = self.existing_topic(name)?;
         let configs = change(&topic.configs)?;
-        for (k, v) in &configs {
-            topic_config::validate(k, v)
-                .map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
-        }
+        validate_configs(&configs)?;
         if validate_only || configs == topic.configs {
             return Ok(());
         }
@@ -626,6 +615,14 @@ impl Broker {
             }
         }
     }
+}
+
+/// Checks every topic config override (INVALID_CONFIG on the first bad one).
+fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+    for (k, v) in configs {
+        topic_config::validate(k, v).map_err(|m| ApiError::new(ResponseError::InvalidConfig, m))?;
+    }
+    Ok(())
 }
 
 fn coordinator_config(config: &BrokerConfig) -> CoordinatorConfig {
