@@ -143,6 +143,98 @@ fn read_record<'a>(outer: &mut Cursor<'a>) -> Result<Record<'a>, &'static str> {
     })
 }
 
+/// Checks the records section of an uncompressed batch (`body`, the bytes after the batch
+/// header) in one pass that builds no [`Record`]: every record parses with its length matching
+/// its contents, header keys are not null, offset deltas run `0..n-1` and there are exactly
+/// `expected` records. Returns `false` at the first problem; [`iter_records`] then names it.
+///
+/// This is the produce hot path for small records, so one-byte varints (the common case for
+/// lengths and deltas under 64) are decoded without entering the general loop.
+pub(crate) fn records_are_valid(body: &[u8], expected: i32) -> bool {
+    let mut pos = 0;
+    let mut count: i32 = 0;
+    while pos < body.len() {
+        let Some(len) = scan_varint(body, &mut pos).and_then(|n| usize::try_from(n).ok()) else {
+            return false;
+        };
+        let Some(end) = pos.checked_add(len).filter(|&end| end <= body.len()) else {
+            return false;
+        };
+        let record = &body[..end];
+        // attributes
+        pos += 1;
+        if pos > end
+            || scan_unsigned(record, &mut pos, 10).is_none()
+            || scan_varint(record, &mut pos) != Some(count)
+            || !skip_nullable(record, &mut pos, true)
+            || !skip_nullable(record, &mut pos, true)
+        {
+            return false;
+        }
+        let Some(headers) = scan_varint(record, &mut pos).and_then(|n| u32::try_from(n).ok())
+        else {
+            return false;
+        };
+        for _ in 0..headers {
+            if !skip_nullable(record, &mut pos, false) || !skip_nullable(record, &mut pos, true) {
+                return false;
+            }
+        }
+        if pos != end {
+            return false;
+        }
+        count = match count.checked_add(1) {
+            Some(c) => c,
+            None => return false,
+        };
+    }
+    count == expected
+}
+
+/// Reads an unsigned varint of at most `max_bytes` bytes at `*pos` of `buf`.
+#[inline(always)]
+fn scan_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Option<u64> {
+    let first = *buf.get(*pos)?;
+    *pos += 1;
+    if first < 0x80 {
+        return Some(u64::from(first));
+    }
+    let mut value = u64::from(first & 0x7f);
+    for i in 1..max_bytes {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// Reads a zigzag varint (32-bit) at `*pos` of `buf`.
+#[inline(always)]
+fn scan_varint(buf: &[u8], pos: &mut usize) -> Option<i32> {
+    let raw = u32::try_from(scan_unsigned(buf, pos, 5)?).ok()?;
+    Some(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+}
+
+/// Skips a varint-length-prefixed byte string at `*pos` (length -1 is null, allowed only when
+/// `nullable`).
+#[inline(always)]
+fn skip_nullable(buf: &[u8], pos: &mut usize, nullable: bool) -> bool {
+    match scan_varint(buf, pos) {
+        Some(-1) => nullable,
+        Some(n) => match usize::try_from(n).ok().and_then(|n| pos.checked_add(n)) {
+            Some(end) if end <= buf.len() => {
+                *pos = end;
+                true
+            }
+            _ => false,
+        },
+        None => false,
+    }
+}
+
 /// A forward-only reader over a byte slice.
 #[derive(Debug, Clone)]
 struct Cursor<'a> {
@@ -227,7 +319,86 @@ fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::build_batch;
+    use crate::testing::{TestRecord, build_batch};
+
+    /// The reference answer for [`records_are_valid`]: the record-building walk.
+    fn slow_valid(body: &[u8], expected: i32) -> bool {
+        let iter = RecordIter {
+            cursor: Cursor::new(body),
+            failed: false,
+        };
+        let mut count = 0;
+        for record in iter {
+            match record {
+                Ok(r) if r.offset_delta == count => count += 1,
+                _ => return false,
+            }
+        }
+        count == expected
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// The one-pass check and the record-building walk agree on damaged batches: random
+        /// byte flips, truncations and wrong counts, including multi-byte varints.
+        #[test]
+        fn fast_record_check_agrees_with_the_walk(
+            sizes in proptest::collection::vec(
+                (proptest::prop_oneof![4 => 0usize..24, 1 => 60usize..300], proptest::option::of(0usize..3)),
+                1..6,
+            ),
+            flips in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 0..3),
+            cut in proptest::prop_oneof![6 => proptest::strategy::Just(0usize), 1 => 1usize..4],
+            count_delta in proptest::prop_oneof![6 => proptest::strategy::Just(0i32), 1 => -1i32..2],
+        ) {
+            let keys: Vec<Vec<u8>> = sizes.iter().map(|(n, _)| vec![b'k'; n / 3]).collect();
+            let values: Vec<Vec<u8>> = sizes.iter().map(|(n, _)| vec![b'v'; *n]).collect();
+            let records: Vec<TestRecord<'_>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, (_, key))| {
+                    let key = key.map(|_| keys[i].as_slice());
+                    (key, Some(values[i].as_slice()), i as i64 * 200)
+                })
+                .collect();
+            let batch = build_batch(0, &records);
+            let mut body = batch[BATCH_HEADER_LEN..].to_vec();
+            for (at, byte) in &flips {
+                if !body.is_empty() {
+                    let i = at % body.len();
+                    body[i] = *byte;
+                }
+            }
+            body.truncate(body.len().saturating_sub(cut));
+            let expected = records.len() as i32 + count_delta;
+            proptest::prop_assert_eq!(
+                records_are_valid(&body, expected),
+                slow_valid(&body, expected)
+            );
+        }
+    }
+
+    #[test]
+    fn fast_record_check_accepts_headers_and_rejects_null_header_keys() {
+        let mut body = Vec::new();
+        let mut record = vec![0u8];
+        put_varlong(&mut record, 5);
+        put_varint(&mut record, 0);
+        put_varint(&mut record, -1);
+        put_varint(&mut record, 1);
+        record.push(b'v');
+        put_varint(&mut record, 1);
+        put_varint(&mut record, 1);
+        record.push(b'h');
+        put_varint(&mut record, -1);
+        put_varint(&mut body, record.len() as i32);
+        body.extend_from_slice(&record);
+        assert!(records_are_valid(&body, 1) && slow_valid(&body, 1));
+        assert!(!records_are_valid(&body, 2));
+        let at = body.len() - 3; // the header key length
+        body[at] = 1; // zigzag -1
+        assert!(!records_are_valid(&body, 1) && !slow_valid(&body, 1));
+    }
 
     #[test]
     fn varints_round_trip() {
