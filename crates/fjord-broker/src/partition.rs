@@ -144,7 +144,7 @@ impl PartitionState {
     /// producer checks, `LogAppendTime` stamping and the single-node high watermark.
     pub fn append(
         &mut self,
-        batch: &mut [u8],
+        batch: &[u8],
         header: &BatchHeader,
         leader_epoch: i32,
         now_ms: i64,
@@ -155,11 +155,18 @@ impl PartitionState {
         {
             return Ok(AppendOutcome::Duplicate { first_offset });
         }
+        // Stamping rewrites the batch (attributes, max timestamp, CRC), so it needs a copy;
+        // otherwise the log writes the request's bytes as they are.
+        let mut stamped_batch = Vec::new();
+        let mut batch = batch;
         if self.config.log_append_time {
-            let stamped = fjord_log::set_log_append_time(batch, now_ms).map_err(LogError::from)?;
+            stamped_batch.extend_from_slice(batch);
+            let stamped = fjord_log::set_log_append_time(&mut stamped_batch, now_ms)
+                .map_err(LogError::from)?;
             if let Some(h) = stamped.into_iter().next() {
                 header = h;
             }
+            batch = &stamped_batch;
         }
         let info = self
             .log
@@ -314,9 +321,9 @@ mod tests {
         fjord_log::testing::build_batch_with(&spec, &recs)
     }
 
-    fn append(s: &mut PartitionState, mut b: Vec<u8>) -> Result<AppendOutcome, AppendError> {
+    fn append(s: &mut PartitionState, b: Vec<u8>) -> Result<AppendOutcome, AppendError> {
         let headers = fjord_log::validate_batches(&b).unwrap();
-        s.append(&mut b, &headers[0], 0, 10)
+        s.append(&b, &headers[0], 0, 10)
     }
 
     #[test]
@@ -392,9 +399,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = state(dir.path());
         s.config.log_append_time = true;
-        let mut b = fjord_log::testing::build_batch(0, &[(None, Some(&b"v"[..]), 5)]);
+        let b = fjord_log::testing::build_batch(0, &[(None, Some(&b"v"[..]), 5)]);
         let headers = fjord_log::validate_batches(&b).unwrap();
-        s.append(&mut b, &headers[0], 0, 12345).unwrap();
+        s.append(&b, &headers[0], 0, 12345).unwrap();
         let read = s.log.read(0, 1, 1 << 20).unwrap();
         let h = fjord_log::validate_batches(&read.records).unwrap();
         assert_eq!(h[0].max_timestamp, 12345);

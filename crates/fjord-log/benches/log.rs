@@ -36,9 +36,9 @@ fn config() -> LogConfig {
 /// A log holding `batches` copies of a batch of `count` x `size` records.
 fn filled_log(dir: &std::path::Path, batches: usize, count: usize, size: usize) -> Log {
     let mut log = Log::open(dir, config(), 0).unwrap();
-    let (mut batch, headers) = payload(count, size);
+    let (batch, headers) = payload(count, size);
     for _ in 0..batches {
-        log.append(&mut batch, &headers, 0, 0).unwrap();
+        log.append(&batch, &headers, 0, 0).unwrap();
     }
     let leo = log.log_end_offset();
     log.set_high_watermark(leo);
@@ -55,10 +55,9 @@ fn append(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let dir = tempfile::tempdir().unwrap();
                 let mut log = Log::open(dir.path(), config(), 0).unwrap();
-                let mut batch = batch.clone();
                 let started = Instant::now();
                 for _ in 0..iters {
-                    black_box(log.append(&mut batch, &headers, 0, 0).unwrap());
+                    black_box(log.append(&batch, &headers, 0, 0).unwrap());
                 }
                 started.elapsed()
             })

@@ -13,6 +13,9 @@ pub const BATCH_HEADER_LEN: usize = 61;
 pub(crate) const LENGTH_OVERHEAD: usize = 12;
 /// Position of the `partitionLeaderEpoch` field.
 pub(crate) const LEADER_EPOCH_POS: usize = 12;
+/// The leading bytes of a batch that an append rewrites: base offset, batch length (kept)
+/// and partition leader epoch.
+pub(crate) const PATCHED_PREFIX: usize = LEADER_EPOCH_POS + 4;
 /// Position of the magic byte (the same in every message format version).
 const MAGIC_POS: usize = 16;
 /// Position of the CRC field.

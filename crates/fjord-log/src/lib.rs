@@ -34,10 +34,12 @@
 //! # Flows
 //!
 //! **Append**: the broker validates a produce payload with [`validate_batches`], then calls
-//! [`Log::append`], which writes base offsets and the leader epoch into the batch headers (both
-//! outside the CRC), rolls a new segment if the active one is full or old, writes the bytes with
-//! one positional write (so a killed process loses nothing that was acknowledged), and updates
-//! the indexes. Fsyncs happen on [`Log::flush`] or every `flush_interval_messages` records.
+//! [`Log::append`], which assigns base offsets and the leader epoch (both outside the CRC),
+//! rolls a new segment if the active one is full or old, writes each batch as its patched first
+//! 16 bytes followed by the caller's bytes with one vectored positional write (no copy; a killed
+//! process loses nothing that was acknowledged), and updates the indexes. Fsyncs happen on
+//! [`Log::flush`] or every `flush_interval_messages` records; every 8 MiB appended to a segment
+//! the kernel is asked to start writing it back, so dirty page cache never piles up.
 //!
 //! **Read**: [`Log::read`] finds the segment by base offset, the nearest index entry at or
 //! below the offset, walks batch headers to the batch containing the offset, then collects
@@ -55,6 +57,7 @@ mod checkpoint;
 pub mod codec;
 mod error;
 mod index;
+mod io;
 mod log;
 mod lookup;
 mod maintenance;

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 
-use crate::batch::{BatchHeader, LENGTH_OVERHEAD, set_offset_and_epoch};
+use crate::batch::{BatchHeader, LENGTH_OVERHEAD, PATCHED_PREFIX, set_offset_and_epoch};
 use crate::checkpoint::{
     CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, sync_dir, write_marker, write_offset,
 };
@@ -170,7 +170,7 @@ impl Log {
     /// `flush_interval_messages` records are unflushed.
     pub fn append(
         &mut self,
-        batches: &mut [u8],
+        batches: &[u8],
         headers: &[BatchHeader],
         leader_epoch: i32,
         now_ms: i64,
@@ -185,6 +185,9 @@ impl Log {
         let mut max_timestamp = i64::MIN;
         let mut records = 0u64;
         let mut assigned = Vec::with_capacity(headers.len());
+        // Each batch is written as its patched first bytes (base offset, length, leader
+        // epoch) followed by the rest straight from `batches`: one vectored write, no copy.
+        let mut prefixes = Vec::with_capacity(headers.len());
         for h in headers {
             let total = h.total_len();
             let fits = pos + total <= batches.len() && batches.len() >= pos + LENGTH_OVERHEAD;
@@ -203,7 +206,10 @@ impl Log {
             {
                 return invalid(format!("offsets would overflow past {next}"));
             }
-            set_offset_and_epoch(&mut batches[pos..pos + total], next, leader_epoch);
+            let mut prefix = [0u8; PATCHED_PREFIX];
+            prefix.copy_from_slice(&batches[pos..pos + PATCHED_PREFIX]);
+            set_offset_and_epoch(&mut prefix, next, leader_epoch);
+            prefixes.push(prefix);
             assigned.push(BatchHeader {
                 base_offset: next,
                 partition_leader_epoch: leader_epoch,
@@ -228,8 +234,15 @@ impl Log {
             return invalid("append is too large for one segment".into());
         }
         let interval = self.config.index_interval_bytes;
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * headers.len());
+        let mut pos = 0;
+        for (prefix, h) in prefixes.iter().zip(&assigned) {
+            parts.push(prefix);
+            parts.push(&batches[pos + PATCHED_PREFIX..pos + h.total_len()]);
+            pos += h.total_len();
+        }
         self.active_mut()
-            .append(batches, &assigned, interval, now_ms)?;
+            .append(&parts, batches.len() as u64, &assigned, interval, now_ms)?;
         self.unflushed += records;
         if self
             .config

@@ -69,10 +69,7 @@ pub(crate) fn read_exact(
     pos: u64,
     len: usize,
 ) -> Result<Vec<u8>, LogError> {
-    let mut buf = vec![0u8; len];
-    file.read_exact_at(&mut buf, pos)
-        .map_err(LogError::io("read", path))?;
-    Ok(buf)
+    crate::io::read_exact_at(file, pos, len).map_err(LogError::io("read", path))
 }
 
 /// Iterates `(position, header)` of the batches of a segment from a batch boundary on, reading

@@ -5,7 +5,6 @@
 //! recovery cuts at the first batch that fails to check out.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
@@ -134,6 +133,13 @@ fn times_sane(times: &[TimeEntry], offsets: &[OffsetEntry]) -> bool {
         }
 }
 
+/// Appended bytes after which a segment asks the kernel to start writing them back. Without
+/// it, dirty page cache piles up to the kernel's background threshold (10 % of memory by
+/// default, gigabytes here) and is then written back at once, stalling appends and fetches
+/// for tens of milliseconds. Starting writeback is asynchronous; durability still comes only
+/// from fsync.
+const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
+
 /// A segment of the log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -146,6 +152,8 @@ pub(crate) struct Segment {
     state: Tracker,
     roll_base_ms: Option<i64>,
     dirty: bool,
+    /// End of the range whose writeback has been started (see [`WRITEBACK_BYTES`]).
+    writeback_from: u64,
 }
 
 impl Segment {
@@ -163,6 +171,7 @@ impl Segment {
             state: Tracker::new(base),
             roll_base_ms: None,
             dirty: true,
+            writeback_from: 0,
         })
     }
 
@@ -181,6 +190,7 @@ impl Segment {
             state: Tracker::new(base),
             roll_base_ms: None,
             dirty: false,
+            writeback_from: 0,
         })
     }
 
@@ -345,16 +355,18 @@ impl Segment {
         &self.log_path
     }
 
-    /// Appends `buf`, which holds exactly the batches `headers` (base offsets already assigned).
+    /// Appends the `len` bytes of `parts` (written back to back), which hold exactly the
+    /// batches `headers` (base offsets already assigned).
     pub fn append(
         &mut self,
-        buf: &[u8],
+        parts: &[&[u8]],
+        len: u64,
         headers: &[BatchHeader],
         interval: u32,
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        if let Err(e) = self.file.write_all_at(buf, start) {
+        if let Err(e) = crate::io::write_all_vectored_at(&self.file, parts, start) {
             // Best effort: do not leave a partial batch behind.
             let _ = self.file.set_len(start);
             return Err(LogError::io("write", &self.log_path)(e));
@@ -367,8 +379,15 @@ impl Segment {
             times.extend(t);
             pos += h.total_len() as u64;
         }
-        self.size = start + buf.len() as u64;
+        self.size = start + len;
         self.dirty = true;
+        if self.size - self.writeback_from >= WRITEBACK_BYTES {
+            let (from, len) = (self.writeback_from, self.size - self.writeback_from);
+            self.writeback_from = self.size;
+            if let Err(e) = crate::io::start_writeback(&self.file, from, len) {
+                tracing::debug!(error = %e, path = %self.log_path.display(), "early writeback refused");
+            }
+        }
         self.roll_base_ms.get_or_insert(now_ms);
         // The batches are written and will be acknowledged. The indexes only speed up lookups
         // and are checked and rebuilt at open, so a failed index write (a full disk) must not

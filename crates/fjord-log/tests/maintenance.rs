@@ -200,28 +200,25 @@ fn flush_by_message_count_and_recovery_point() {
 fn append_rejects_inconsistent_headers() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), LogConfig::default());
-    let mut bytes = batch(2, 0, 10);
+    let bytes = batch(2, 0, 10);
     let headers = validate_batches(&bytes).unwrap();
     assert!(matches!(
-        log.append(&mut bytes, &[], 0, 0),
+        log.append(&bytes, &[], 0, 0),
         Err(LogError::InvalidAppend { .. })
     ));
     let mut longer = bytes.clone();
     longer.extend(batch(1, 0, 1));
     assert!(matches!(
-        log.append(&mut longer, &headers, 0, 0),
+        log.append(&longer, &headers, 0, 0),
         Err(LogError::InvalidAppend { .. })
     ));
     let other: Vec<BatchHeader> = validate_batches(&batch(2, 0, 11)).unwrap();
     assert!(matches!(
-        log.append(&mut bytes, &other, 0, 0),
+        log.append(&bytes, &other, 0, 0),
         Err(LogError::InvalidAppend { .. })
     ));
     assert_eq!(log.log_end_offset(), 0);
-    assert_eq!(
-        log.append(&mut bytes, &headers, 0, 0).unwrap().last_offset,
-        1
-    );
+    assert_eq!(log.append(&bytes, &headers, 0, 0).unwrap().last_offset, 1);
 }
 
 #[test]

@@ -129,16 +129,18 @@ fn run(config: LogConfig, ops: Vec<Op>) {
                     stamps.push(recs.iter().map(|r| r.1).collect::<Vec<_>>());
                 }
                 let headers = validate_batches(&buf).unwrap();
-                let info = l.append(&mut buf, &headers, 1, 0).unwrap();
+                let info = l.append(&buf, &headers, 1, 0).unwrap();
                 l.set_high_watermark(l.log_end_offset());
                 assert_eq!(info.first_offset, model.end);
                 let mut pos = 0;
                 for (h, ts) in headers.iter().zip(stamps) {
                     let base = model.end;
                     let last = base + i64::from(h.last_offset_delta);
-                    model
-                        .batches
-                        .push((base, last, buf[pos..pos + h.total_len()].to_vec(), ts));
+                    // Stored as sent, with the assigned base offset and leader epoch 1.
+                    let mut stored = buf[pos..pos + h.total_len()].to_vec();
+                    stored[0..8].copy_from_slice(&base.to_be_bytes());
+                    stored[12..16].copy_from_slice(&1i32.to_be_bytes());
+                    model.batches.push((base, last, stored, ts));
                     pos += h.total_len();
                     model.end = last + 1;
                 }

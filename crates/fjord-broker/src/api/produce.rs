@@ -131,8 +131,7 @@ fn produce_one(
         ));
     }
     let now = now_ms();
-    let mut batch = records.to_vec();
-    match st.append(&mut batch, header, LEADER_EPOCH, now) {
+    match st.append(records, header, LEADER_EPOCH, now) {
         Ok(AppendOutcome::Appended(info)) => {
             let append_time = if st.config.log_append_time { now } else { -1 };
             drop(st);

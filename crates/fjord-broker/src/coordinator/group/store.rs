@@ -58,7 +58,7 @@ fn append(
         .iter()
         .map(|(k, v)| (Some(k.as_slice()), v.as_deref(), now))
         .collect();
-    let mut batch = fjord_log::build_batch(0, &refs);
+    let batch = fjord_log::build_batch(0, &refs);
     let headers = fjord_log::validate_batches(&batch)
         .map_err(fjord_log::LogError::from)
         .map_err(crate::partition::AppendError::from)?;
@@ -67,7 +67,7 @@ fn append(
     };
     partition
         .lock()
-        .append(&mut batch, header, crate::api::metadata::LEADER_EPOCH, now)?;
+        .append(&batch, header, crate::api::metadata::LEADER_EPOCH, now)?;
     partition.wake_waiters();
     Ok(())
 }
