@@ -148,8 +148,8 @@ fn read_record<'a>(outer: &mut Cursor<'a>) -> Result<Record<'a>, &'static str> {
 /// its contents, header keys are not null, offset deltas run `0..n-1` and there are exactly
 /// `expected` records. Returns `false` at the first problem; [`iter_records`] then names it.
 ///
-/// This is the produce hot path for small records, so one-byte varints (the common case for
-/// lengths and deltas under 64) are decoded without entering the general loop.
+/// This is the produce hot path for small records, so one- and two-byte varints (lengths and
+/// offset deltas below 8192) are decoded without entering the general loop.
 pub(crate) fn records_are_valid(body: &[u8], expected: i32) -> bool {
     let mut pos = 0;
     let mut count: i32 = 0;
@@ -199,8 +199,14 @@ fn scan_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Option<u64> {
     if first < 0x80 {
         return Some(u64::from(first));
     }
-    let mut value = u64::from(first & 0x7f);
-    for i in 1..max_bytes {
+    // Two bytes: values up to 16383 (offset deltas and lengths of small records).
+    let second = *buf.get(*pos)?;
+    *pos += 1;
+    let mut value = u64::from(first & 0x7f) | (u64::from(second & 0x7f) << 7);
+    if second < 0x80 {
+        return Some(value);
+    }
+    for i in 2..max_bytes {
         let b = *buf.get(*pos)?;
         *pos += 1;
         value |= u64::from(b & 0x7f) << (7 * i);
