@@ -155,7 +155,9 @@ impl BatchHeader {
 
 /// Computes the CRC-32C a batch should carry (over the bytes from `attributes` to the end).
 pub(crate) fn compute_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[ATTRIBUTES_POS.min(batch.len())..])
+    let covered = &batch[ATTRIBUTES_POS.min(batch.len())..];
+    // CRC-32C is the iSCSI polynomial; the checksum fits 32 bits.
+    crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, covered) as u32
 }
 
 /// Checks a whole batch's CRC against its header.
