@@ -180,11 +180,16 @@ fn build(dir: &std::path::Path, plan: &Plan) -> Built {
     let mut batches = Vec::with_capacity(plan.batches.len());
     let mut ts = NOW_MS - 1_000_000;
     for (i, shape) in plan.batches.iter().enumerate() {
-        let mut bytes = make_batch(i, *shape, &mut ts);
+        let bytes = make_batch(i, *shape, &mut ts);
         let headers = fjord_log::validate_batches(&bytes).expect("a built batch is valid");
-        log.append(&mut bytes, &headers, EPOCH, NOW_MS)
+        let info = log
+            .append(&bytes, &headers, EPOCH, NOW_MS)
             .expect("append of a valid batch");
-        batches.push(bytes);
+        batches.push(fjord_log::testing::as_stored(
+            &bytes,
+            info.first_offset,
+            EPOCH,
+        ));
         if plan.flush_midway && i == plan.batches.len() / 2 {
             log.flush().expect("flush");
         }
@@ -347,10 +352,10 @@ fn check_strict(
         }
     }
     let end = log.log_end_offset();
-    let mut extra = build_batch(0, &[(Some(b"after"), Some(b"recovery"), NOW_MS)]);
+    let extra = build_batch(0, &[(Some(b"after"), Some(b"recovery"), NOW_MS)]);
     let headers = fjord_log::validate_batches(&extra).expect("valid batch");
     let info = log
-        .append(&mut extra, &headers, EPOCH, NOW_MS)
+        .append(&extra, &headers, EPOCH, NOW_MS)
         .unwrap_or_else(|e| fail(format!("append after recovery: {e}")));
     if info.first_offset != end {
         fail(format!("append went to {} not {end}", info.first_offset));
@@ -359,7 +364,7 @@ fn check_strict(
     let read = log
         .read(end, i64::MAX, 1)
         .unwrap_or_else(|e| fail(format!("read of the append: {e}")));
-    if read.records[..] != extra[..] {
+    if read.records[..] != fjord_log::testing::as_stored(&extra, end, EPOCH)[..] {
         fail("the append reads back differently".into());
     }
     let before = logcheck::walk(&log, plan.read_max_bytes).unwrap_or_else(|e| fail(e));
@@ -431,9 +436,9 @@ fn exercise(mut log: Log, dir: &std::path::Path, plan: &Plan) {
         );
         let _ = log.truncate_to(at);
     }
-    let mut extra = build_batch(0, &[(None, Some(b"x"), NOW_MS)]);
+    let extra = build_batch(0, &[(None, Some(b"x"), NOW_MS)]);
     if let Ok(headers) = fjord_log::validate_batches(&extra) {
-        let _ = log.append(&mut extra, &headers, EPOCH, NOW_MS);
+        let _ = log.append(&extra, &headers, EPOCH, NOW_MS);
     }
     let _ = log.read(log.log_start_offset(), i64::MAX, plan.read_max_bytes);
     if plan.reclose {

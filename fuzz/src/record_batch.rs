@@ -103,7 +103,15 @@ fn check_tiling(payload: &[u8], headers: &[BatchHeader]) {
         assert_eq!(crc32c::crc32c(&batch[CRC_FROM..]), h.crc);
         assert!(h.records_count >= 1 && h.last_offset_delta == h.records_count - 1);
         assert!(h.compression() <= 4);
-        if h.compression() == 0 {
+        if h.compression() != 0 {
+            // A valid compressed batch decompresses into records_count records.
+            let records = fjord_log::batch_records(batch).expect("a valid batch decompresses");
+            let deltas: Vec<i32> = records
+                .iter()
+                .map(|r| r.expect("records of a valid batch parse").offset_delta)
+                .collect();
+            assert_eq!(deltas, (0..h.records_count).collect::<Vec<_>>());
+        } else {
             let deltas: Vec<i32> = iter_records(batch)
                 .expect("an uncompressed valid batch iterates")
                 .map(|r| r.expect("records of a valid batch parse").offset_delta)
@@ -129,13 +137,12 @@ fn append_and_read(payload: &[u8], headers: &[BatchHeader]) {
     let mut log = Log::open(&dir, config.clone(), NOW_MS).expect("open an empty directory");
     let mut expected = Vec::new();
     for _ in 0..2 {
-        let mut bytes = payload.to_vec();
         let end = log.log_end_offset();
         let info = log
-            .append(&mut bytes, headers, EPOCH, NOW_MS)
+            .append(payload, headers, EPOCH, NOW_MS)
             .expect("append of a valid payload");
         assert_eq!(info.first_offset, end);
-        expected.extend(bytes);
+        expected.extend(fjord_log::testing::as_stored(payload, end, EPOCH));
     }
     log.set_high_watermark(log.log_end_offset());
     let walk = logcheck::walk(&log, 4096).expect("read back");

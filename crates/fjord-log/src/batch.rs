@@ -1,7 +1,8 @@
 //! Magic-v2 record batch headers: parsing, validation of produce payloads, and in-place edits.
 //!
-//! The log treats a batch as opaque bytes with a 61-byte big-endian header. Only uncompressed
-//! batches have their records looked at (see [`crate::record`]).
+//! The log stores a batch as the bytes it was given, with a 61-byte big-endian header. On
+//! produce, [`validate_batches`] also walks the records (see [`crate::record`]): in place for
+//! uncompressed batches, through a streaming decompressor for compressed ones.
 
 use crate::error::BatchError;
 use crate::record::iter_records;
@@ -182,9 +183,9 @@ pub(crate) fn check_crc(
 ///
 /// Checks that the length fields are consistent and the batches exactly fill `buf`, that the
 /// magic is 2, that the CRC-32C matches, that `records_count >= 1` and
-/// `last_offset_delta == records_count - 1`, that the codec is known, and, for uncompressed
-/// batches, that the records parse, their offset deltas are `0..n-1` in order and their number
-/// matches `records_count`. Returns the parsed headers in order.
+/// `last_offset_delta == records_count - 1`, that the codec is known, and that the records
+/// (decompressed, for compressed batches) parse, their offset deltas are `0..n-1` in order and
+/// their number matches `records_count`. Returns the parsed headers in order.
 pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
     if buf.is_empty() {
         return Err(BatchError::Empty);
@@ -221,6 +222,8 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
         }
         if header.compression() == 0 {
             check_records(batch, &header, position)?;
+        } else {
+            check_compressed_records(batch, &header, position)?;
         }
         headers.push(header);
         position += total;
@@ -260,6 +263,32 @@ fn check_records(batch: &[u8], header: &BatchHeader, position: usize) -> Result<
     // Unreachable while the two walks agree (a property test checks that they do); refuse
     // rather than store a batch only one of them accepted.
     Err(invalid("records failed validation".into()))
+}
+
+/// Checks the records of a compressed batch as Kafka does on produce: the records section
+/// decompresses, and the records in it pass the same checks as an uncompressed batch's. A
+/// batch that does not is refused rather than stored for consumers to fail on. Decompression
+/// is streamed and stops after [`crate::codec::MAX_DECOMPRESSED`] bytes.
+fn check_compressed_records(
+    batch: &[u8],
+    header: &BatchHeader,
+    position: usize,
+) -> Result<(), BatchError> {
+    let body = batch
+        .get(BATCH_HEADER_LEN..header.total_len())
+        .unwrap_or_default();
+    let reader = crate::codec::reader(header.compression(), body)?;
+    let limit = crate::codec::MAX_DECOMPRESSED as u64;
+    if crate::record::streamed_records_are_valid(reader, header.records_count, limit) {
+        return Ok(());
+    }
+    Err(BatchError::InvalidRecord {
+        reason: format!(
+            "batch at byte {position}: its {} codec records do not decompress into {} valid records (or inflate past {limit} bytes)",
+            crate::codec::name(header.compression()),
+            header.records_count
+        ),
+    })
 }
 
 /// Rewrites `base_offset` and `partition_leader_epoch` of the batch at the start of `batch`.
@@ -314,7 +343,7 @@ pub(crate) fn write_crc(batch: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{build_batch, build_opaque_batch};
+    use crate::testing::{TestRecord, build_batch, build_gzip_batch, build_opaque_batch};
 
     fn sample() -> Vec<u8> {
         build_batch(
@@ -471,15 +500,29 @@ mod tests {
     }
 
     #[test]
-    fn compressed_batches_are_not_parsed_but_codec_checked() {
-        let batch = build_opaque_batch(0, 1, 5, 10, 20, b"opaque gzip bytes");
+    fn compressed_batches_are_decompressed_and_their_records_checked() {
+        let records: Vec<TestRecord<'_>> = (0..5)
+            .map(|i| (Some(&b"key"[..]), Some(&b"some value"[..]), 10 + i))
+            .collect();
+        let batch = build_gzip_batch(0, &records);
         let headers = validate_batches(&batch).unwrap();
         assert_eq!(headers[0].compression(), 1);
-        let bad = build_opaque_batch(0, 7, 5, 10, 20, b"x");
-        assert!(matches!(
-            validate_batches(&bad),
-            Err(BatchError::InvalidRecord { .. })
-        ));
+        // Garbage that is not gzip, a codec that does not exist, and a gzip body whose
+        // records disagree with records_count (CRC correct in each case).
+        let invalid =
+            |b: &[u8]| matches!(validate_batches(b), Err(BatchError::InvalidRecord { .. }));
+        assert!(invalid(&build_opaque_batch(
+            0,
+            1,
+            5,
+            10,
+            20,
+            b"opaque gzip bytes"
+        )));
+        assert!(invalid(&build_opaque_batch(0, 7, 5, 10, 20, b"x")));
+        let body = &batch[BATCH_HEADER_LEN..];
+        assert!(invalid(&build_opaque_batch(0, 1, 4, 10, 20, body)));
+        assert!(!invalid(&build_opaque_batch(0, 1, 5, 10, 20, body)));
     }
 
     #[test]

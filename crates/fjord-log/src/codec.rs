@@ -1,6 +1,6 @@
-//! Decompression of record batches, for the few places that must see individual records of
-//! a compressed batch: timestamp lookups and key checks. Appends and fetches never
-//! decompress — batches are stored and served as the producer compressed them.
+//! Decompression of record batches, for the places that must see individual records of a
+//! compressed batch: validation on produce (streamed, see [`reader`]), timestamp lookups and
+//! key checks. Batches are stored and served as the producer compressed them.
 //!
 //! Codecs as Kafka frames them: gzip streams, Snappy either raw or in the xerial framing the
 //! Java client writes, LZ4 frames, and zstd frames.
@@ -35,6 +35,40 @@ pub fn decompress(codec: u8, data: &[u8]) -> Result<Vec<u8>, BatchError> {
             reason: format!("unknown compression codec {other}"),
         }),
     }
+}
+
+/// Kafka's name of a codec number.
+pub(crate) fn name(codec: u8) -> &'static str {
+    match codec {
+        0 => "none",
+        1 => "gzip",
+        2 => "snappy",
+        3 => "lz4",
+        4 => "zstd",
+        _ => "unknown",
+    }
+}
+
+/// A reader of the decompressed records section of a batch compressed with `codec`. gzip,
+/// LZ4 and zstd are streamed, so memory stays at the decoder's window however far the batch
+/// inflates; Snappy, whose output is at most about 22 times its input, is decompressed at once.
+pub(crate) fn reader<'a>(codec: u8, data: &'a [u8]) -> Result<Box<dyn Read + 'a>, BatchError> {
+    let fail = |what: &str| BatchError::InvalidRecord {
+        reason: format!("cannot decompress {what} batch"),
+    };
+    Ok(match codec {
+        1 => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        2 => Box::new(std::io::Cursor::new(
+            snappy(data).ok_or_else(|| fail("snappy"))?,
+        )),
+        3 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+        4 => Box::new(ruzstd::decoding::StreamingDecoder::new(data).map_err(|_| fail("zstd"))?),
+        other => {
+            return Err(BatchError::InvalidRecord {
+                reason: format!("unknown compression codec {other}"),
+            });
+        }
+    })
 }
 
 fn read_bounded(reader: impl Read) -> std::io::Result<Vec<u8>> {

@@ -191,6 +191,153 @@ pub(crate) fn records_are_valid(body: &[u8], expected: i32) -> bool {
     count == expected
 }
 
+/// [`records_are_valid`] for records that arrive as a stream (a compressed batch being
+/// decompressed): the same checks, with memory bounded by one 64 KiB buffer however far the
+/// batch inflates, and `false` once more than `limit` bytes have been read (so a decompression
+/// bomb costs bounded time) or the stream fails.
+pub(crate) fn streamed_records_are_valid(
+    reader: impl std::io::Read,
+    expected: i32,
+    limit: u64,
+) -> bool {
+    let mut s = Stream {
+        inner: reader,
+        buf: vec![0; 64 * 1024],
+        pos: 0,
+        len: 0,
+        consumed: 0,
+        limit,
+    };
+    let mut count: i32 = 0;
+    loop {
+        match s.has_more() {
+            Some(true) => {}
+            Some(false) => return count == expected,
+            None => return false,
+        }
+        if s.record(count).is_none() {
+            return false;
+        }
+        count = match count.checked_add(1) {
+            Some(c) => c,
+            None => return false,
+        };
+    }
+}
+
+/// A byte stream read through a fixed buffer, counting what it consumed.
+struct Stream<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+    consumed: u64,
+    limit: u64,
+}
+
+impl<R: std::io::Read> Stream<R> {
+    /// `Some(true)` when another byte can be read, `Some(false)` at the end of the stream,
+    /// `None` when the stream fails or passes the limit.
+    fn has_more(&mut self) -> Option<bool> {
+        if self.pos < self.len {
+            return Some(true);
+        }
+        if self.consumed >= self.limit {
+            // Reading on could only exceed the limit: refuse unless the stream is at its end.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe) {
+                Ok(0) => Some(false),
+                _ => None,
+            };
+        }
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(0) => return Some(false),
+                Ok(n) => {
+                    (self.pos, self.len) = (0, n);
+                    return Some(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn byte(&mut self) -> Option<u8> {
+        if !self.has_more()? {
+            return None;
+        }
+        let b = self.buf[self.pos];
+        self.pos += 1;
+        self.consumed += 1;
+        (self.consumed <= self.limit).then_some(b)
+    }
+
+    fn skip(&mut self, mut n: u64) -> Option<()> {
+        while n > 0 {
+            if !self.has_more()? {
+                return None;
+            }
+            let take = n.min((self.len - self.pos) as u64);
+            self.pos += take as usize;
+            self.consumed += take;
+            n -= take;
+        }
+        (self.consumed <= self.limit).then_some(())
+    }
+
+    fn unsigned(&mut self, max_bytes: u32) -> Option<u64> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let b = self.byte()?;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    fn varint(&mut self) -> Option<i32> {
+        let raw = u32::try_from(self.unsigned(5)?).ok()?;
+        Some(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    }
+
+    /// Skips a length-prefixed byte string that must end by `end` (-1 is null, allowed only
+    /// when `nullable`).
+    fn skip_nullable(&mut self, end: u64, nullable: bool) -> Option<()> {
+        match self.varint()? {
+            -1 => nullable.then_some(()),
+            n => {
+                let n = u64::try_from(n).ok()?;
+                if self.consumed + n > end {
+                    return None;
+                }
+                self.skip(n)
+            }
+        }
+    }
+
+    /// Checks one record, which must have offset delta `index`.
+    fn record(&mut self, index: i32) -> Option<()> {
+        let len = u64::try_from(self.varint()?).ok()?;
+        let end = self.consumed + len;
+        self.byte()?; // attributes
+        self.unsigned(10)?; // timestamp delta
+        if self.varint()? != index {
+            return None;
+        }
+        self.skip_nullable(end, true)?; // key
+        self.skip_nullable(end, true)?; // value
+        let headers = u32::try_from(self.varint()?).ok()?;
+        for _ in 0..headers {
+            self.skip_nullable(end, false)?;
+            self.skip_nullable(end, true)?;
+        }
+        (self.consumed == end).then_some(())
+    }
+}
+
 /// Reads an unsigned varint of at most `max_bytes` bytes at `*pos` of `buf`.
 #[inline(always)]
 fn scan_unsigned(buf: &[u8], pos: &mut usize, max_bytes: u32) -> Option<u64> {
@@ -343,6 +490,41 @@ mod tests {
         count == expected
     }
 
+    /// A reader that hands out at most `step` bytes per read.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.data.len());
+            out[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn streamed_check_stops_at_the_limit_and_on_errors() {
+        let batch = build_batch(0, &[(None, Some(b"value"), 0), (None, Some(b"v2"), 1)]);
+        let body = &batch[BATCH_HEADER_LEN..];
+        assert!(streamed_records_are_valid(body, 2, body.len() as u64));
+        assert!(!streamed_records_are_valid(body, 2, body.len() as u64 - 1));
+        assert!(!streamed_records_are_valid(body, 1, u64::MAX));
+        struct Failing;
+        impl std::io::Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("broken stream"))
+            }
+        }
+        assert!(!streamed_records_are_valid(
+            std::io::Read::chain(body, Failing),
+            2,
+            u64::MAX
+        ));
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
         /// The one-pass check and the record-building walk agree on damaged batches: random
@@ -377,10 +559,15 @@ mod tests {
             }
             body.truncate(body.len().saturating_sub(cut));
             let expected = records.len() as i32 + count_delta;
-            proptest::prop_assert_eq!(
-                records_are_valid(&body, expected),
-                slow_valid(&body, expected)
+            let fast = records_are_valid(&body, expected);
+            proptest::prop_assert_eq!(fast, slow_valid(&body, expected));
+            // The streaming check agrees too, read in awkward pieces.
+            let streamed = streamed_records_are_valid(
+                Trickle { data: &body, step: 1 + flips.len() * 3 },
+                expected,
+                u64::MAX,
             );
+            proptest::prop_assert_eq!(streamed, fast);
         }
     }
 
@@ -400,10 +587,12 @@ mod tests {
         put_varint(&mut body, record.len() as i32);
         body.extend_from_slice(&record);
         assert!(records_are_valid(&body, 1) && slow_valid(&body, 1));
+        assert!(streamed_records_are_valid(&body[..], 1, u64::MAX));
         assert!(!records_are_valid(&body, 2));
         let at = body.len() - 3; // the header key length
         body[at] = 1; // zigzag -1
         assert!(!records_are_valid(&body, 1) && !slow_valid(&body, 1));
+        assert!(!streamed_records_are_valid(&body[..], 1, u64::MAX));
     }
 
     #[test]

@@ -97,9 +97,9 @@ pub fn build_batch_with(spec: &BatchSpec, records: &[TestRecord<'_>]) -> Vec<u8>
     raw_batch(spec, count - 1, count, base_timestamp, max_timestamp, &body)
 }
 
-/// Builds a batch whose records section is `payload` taken as is, e.g. to stand for a
-/// compressed batch (`attributes` with codec bits set): the log never decompresses, so any
-/// payload will do. The CRC is correct; `last_offset_delta` is `records_count - 1`.
+/// Builds a batch whose records section is `payload` taken as is (`attributes` may set codec
+/// bits), e.g. to test what validation makes of a compressed body that does not hold
+/// `records_count` records. The CRC is correct; `last_offset_delta` is `records_count - 1`.
 pub fn build_opaque_batch(
     base_offset: i64,
     attributes: i16,
@@ -197,4 +197,23 @@ pub fn decode_records(buf: &[u8]) -> Result<Vec<DecodedRecord>, BatchError> {
         position += header.total_len();
     }
     Ok(out)
+}
+
+/// The bytes the log stores for `batches` (whole batches back to back, as given to
+/// [`crate::Log::append`]) appended at `first_offset` with `leader_epoch`: each batch with its
+/// base offset and leader epoch written in. The log itself writes them without copying the
+/// batches; tests compare reads against this.
+pub fn as_stored(batches: &[u8], first_offset: i64, leader_epoch: i32) -> Vec<u8> {
+    let mut out = batches.to_vec();
+    let (mut pos, mut next) = (0, first_offset);
+    while let Ok(h) = crate::BatchHeader::parse(&out[pos..]) {
+        let total = h.total_len();
+        if pos + total > out.len() {
+            break;
+        }
+        crate::batch::set_offset_and_epoch(&mut out[pos..pos + total], next, leader_epoch);
+        next += i64::from(h.last_offset_delta) + 1;
+        pos += total;
+    }
+    out
 }

@@ -5,7 +5,7 @@ use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 
-use fjord_log::testing::build_batch;
+use fjord_log::testing::{as_stored, build_batch};
 use fjord_log::{Log, LogConfig, LogError, validate_batches};
 use proptest::prelude::*;
 
@@ -136,10 +136,7 @@ fn run(config: LogConfig, ops: Vec<Op>) {
                 for (h, ts) in headers.iter().zip(stamps) {
                     let base = model.end;
                     let last = base + i64::from(h.last_offset_delta);
-                    // Stored as sent, with the assigned base offset and leader epoch 1.
-                    let mut stored = buf[pos..pos + h.total_len()].to_vec();
-                    stored[0..8].copy_from_slice(&base.to_be_bytes());
-                    stored[12..16].copy_from_slice(&1i32.to_be_bytes());
+                    let stored = as_stored(&buf[pos..pos + h.total_len()], base, 1);
                     model.batches.push((base, last, stored, ts));
                     pos += h.total_len();
                     model.end = last + 1;

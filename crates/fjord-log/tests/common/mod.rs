@@ -16,19 +16,12 @@ pub fn batch(n: usize, ts: i64, value_len: usize) -> Vec<u8> {
 }
 
 /// Validates and appends `bytes`, returning the append info and the bytes as stored.
-pub fn append_bytes(log: &mut Log, mut bytes: Vec<u8>, now_ms: i64) -> (AppendInfo, Vec<u8>) {
+pub fn append_bytes(log: &mut Log, bytes: Vec<u8>, now_ms: i64) -> (AppendInfo, Vec<u8>) {
     let headers = validate_batches(&bytes).unwrap();
     let info = log.append(&bytes, &headers, 3, now_ms).unwrap();
-    // What the log stores: each batch with its assigned base offset and leader epoch 3.
-    let (mut pos, mut next) = (0, info.first_offset);
-    for h in &headers {
-        bytes[pos..pos + 8].copy_from_slice(&next.to_be_bytes());
-        bytes[pos + 12..pos + 16].copy_from_slice(&3i32.to_be_bytes());
-        pos += h.total_len();
-        next += i64::from(h.last_offset_delta) + 1;
-    }
     log.set_high_watermark(log.log_end_offset());
-    (info, bytes)
+    let stored = fjord_log::testing::as_stored(&bytes, info.first_offset, 3);
+    (info, stored)
 }
 
 /// Appends a batch of `n` records stamped `ts..`.
