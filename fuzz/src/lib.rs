@@ -6,8 +6,8 @@
 //!
 //! | target | module | what it feeds |
 //! | --- | --- | --- |
-//! | `frame_stream` | [`frame`] | a connection's byte stream, cut into size-prefixed frames |
-//! | `request` | [`request`] | one request frame to `parse_request`: raw, or api key/version picked from [`fjord_broker::api::SUPPORTED`] so every decoder is reached |
+//! | `frame_stream` | [`frame`] | a connection's byte stream, in reads of fuzzer-chosen sizes, to the broker's frame reader (`read_frame`) |
+//! | `request` | [`request`] | one request frame to `parse_request` (bounds walker, then decoder): raw, or api key/version picked from [`fjord_broker::api::SUPPORTED`] so every decoder is reached |
 //! | `record_batch` | [`record_batch`] | produce payloads to batch validation, record parsing, decompression, stamping, append and read |
 //! | `log_recovery` | [`log_recovery`] | a built log whose segment, index and checkpoint files are corrupted, then reopened |
 //!

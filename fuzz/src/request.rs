@@ -14,12 +14,21 @@
 //! `parse_request` must never panic, and what it returns must agree with the frame: the api
 //! key and version are the frame's, the version is served, the header repeats them and the
 //! correlation id, and the body is the variant of that api key.
+//!
+//! `parse_request` bounds every count and length of the body
+//! ([`fjord_broker::api::bounds::check_body`]) before decoding it. The harness also runs that
+//! walker alone and checks that it never refuses a body the decoder accepts: whenever it
+//! refuses one, the decoder must fail on it too. Two refusals are exempt: a count far beyond
+//! the bytes left (decoding it would allocate what the walker is there to prevent) and a
+//! known tagged field that does not fill its announced size (the walker is stricter there on
+//! purpose).
 
 use bytes::{BufMut, Bytes, BytesMut};
-use fjord_broker::api::SUPPORTED;
+use fjord_broker::api::bounds::{BoundsError, check_body};
+use fjord_broker::api::{SUPPORTED, supported_versions};
 use fjord_broker::server::connection::{ParsedRequest, parse_request};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::input::Input;
 
@@ -31,9 +40,49 @@ pub fn run(data: &[u8]) {
     check_frame(&frame(data));
 }
 
-/// Parses one frame (without its size prefix) and checks the result against the frame.
+/// Parses one frame (without its size prefix) and checks the result against the frame, and
+/// the bounds walker against the decoder.
 pub fn check_frame(frame: &[u8]) {
     check(frame, parse_request(Bytes::copy_from_slice(frame)));
+    check_walker(frame);
+}
+
+/// Counts up to this far beyond the bytes left are decoded to check that the decoder fails
+/// on them too; larger ones would make it reserve more than a fuzz run should.
+const DECODABLE_LIE: u64 = 1 << 16;
+
+/// On a served request whose header decodes: a body the walker refuses must not decode.
+fn check_walker(frame: &[u8]) {
+    let [k0, k1, v0, v1, ..] = *frame else { return };
+    let version = i16::from_be_bytes([v0, v1]);
+    let Ok(key) = ApiKey::try_from(i16::from_be_bytes([k0, k1])) else {
+        return;
+    };
+    match supported_versions(key) {
+        Some((min, max)) if (min..=max).contains(&version) => {}
+        _ => return,
+    }
+    let mut body = Bytes::copy_from_slice(frame);
+    if RequestHeader::decode(&mut body, key.request_header_version(version)).is_err() {
+        return;
+    }
+    let refused = match check_body(key, version, &body) {
+        Ok(used) => {
+            assert!(used <= body.len(), "walked {used} of {} bytes", body.len());
+            return;
+        }
+        Err(BoundsError::TooLong { len, .. }) if len > DECODABLE_LIE => return,
+        Err(BoundsError::TagSize { .. }) => return,
+        Err(e) => e,
+    };
+    if crate::tracing() {
+        eprintln!("{key:?} v{version}: walker refuses: {refused}");
+    }
+    let decoded = RequestKind::decode(key, &mut body, version);
+    assert!(
+        decoded.is_err(),
+        "{key:?} v{version}: the walker refuses a body the decoder accepts ({refused}): {decoded:?}"
+    );
 }
 
 /// Turns fuzzer input into a request frame (without its size prefix); see the module docs.

@@ -129,11 +129,19 @@ fn frame_seeds() -> Vec<Seed> {
     stalled.extend(size_prefixed(&[produce]));
     let mut over_limit = vec![4, 0x80];
     over_limit.extend(size_prefixed(&[api_versions.clone(), api_versions.clone()]));
+    let mut quiet = vec![200, 0x20 | 3];
+    quiet.extend(size_prefixed(std::slice::from_ref(&api_versions)));
+    // 50 MiB announced, a few dozen bytes sent one at a time: memory must follow the bytes.
+    let mut slow_large = vec![200, 0];
+    slow_large.extend((50i32 << 20).to_be_bytes());
+    slow_large.extend(&api_versions);
     let mut torn = vec![200, 0];
     torn.extend(size_prefixed(&[api_versions]));
     torn.truncate(torn.len() - 5);
     vec![
         ("frame_stream", "two_requests", two),
+        ("frame_stream", "quiet_then_idle", quiet),
+        ("frame_stream", "slow_large_frame", slow_large),
         ("frame_stream", "produce_stalled_reads", stalled),
         ("frame_stream", "over_limit", over_limit),
         ("frame_stream", "torn_frame", torn),

@@ -1,18 +1,23 @@
-//! A global allocator that reserves very large allocations lazily.
+//! A global allocator that reserves very large allocations lazily: defence in depth behind
+//! the request bounds walker.
 //!
 //! Why: the protocol decoder (`kafka-protocol`) sizes a `Vec` from an array's length prefix
 //! before reading its elements. A 22-byte request that announces 2^31 elements therefore asks
 //! for hundreds of gigabytes at once; the system allocator refuses (the kernel's overcommit
-//! heuristic rejects a mapping larger than RAM + swap) and Rust aborts the whole broker.
+//! heuristic rejects a mapping larger than RAM + swap) and Rust aborts the whole broker. The
+//! primary bound is [`crate::api::bounds`], which refuses such a request before it reaches the
+//! decoder; this allocator keeps a lie that gets past it (a schema mistake, a decoder path the
+//! walker does not cover) from aborting the process.
 //!
-//! This allocator serves allocations of [`LARGE`] bytes or more with an anonymous
-//! `MAP_NORESERVE` mapping. Such a mapping only takes address space; pages cost memory when
-//! first written. A lying length prefix thus costs nothing: the decoder fails on the missing
-//! bytes right after, and the mapping is returned. Legitimate large buffers behave exactly as
-//! before (Linux overcommits anonymous memory either way). Everything smaller goes to the
-//! system allocator untouched.
+//! It serves allocations of [`LARGE`] bytes or more with an anonymous `MAP_NORESERVE`
+//! mapping. Such a mapping only takes address space; pages cost memory when first written. A
+//! lying length prefix thus costs nothing: the decoder fails on the missing bytes right after,
+//! and the mapping is returned. Legitimate large buffers behave exactly as before (Linux
+//! overcommits anonymous memory either way). Everything smaller goes to the system allocator
+//! untouched.
 //!
-//! The binary installs it with `#[global_allocator]`; libraries and tests are unaffected.
+//! The broker library installs it with `#[global_allocator]`, so every binary linking it (the
+//! broker, its tests, the fuzz targets) gets it.
 
 #![allow(unsafe_code)]
 

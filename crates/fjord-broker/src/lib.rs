@@ -5,8 +5,9 @@
 //! (listeners and connections).
 //!
 //! How a request flows: `server::connection` reads a size-prefixed frame (bounded by
-//! `socket.request.max.bytes`), parses the request header and body with the `kafka-protocol`
-//! crate, and hands the decoded request to `api::dispatch`, which calls the handler of that API
+//! `socket.request.max.bytes`), parses the request header with the `kafka-protocol` crate,
+//! checks every count and length of the body against the bytes left (`api::bounds`), decodes
+//! the body, and hands the request to `api::dispatch`, which calls the handler of that API
 //! family (`api::produce`, `api::fetch`, ...). Handlers read the current
 //! [`metadata::MetadataImage`], lock only the partitions they touch, and return the response
 //! body, which the connection encodes and writes back in request order.
@@ -30,8 +31,9 @@ pub mod topic_config;
 
 pub use broker::{Broker, BrokerError};
 
-/// Every binary linking the broker gets the reserving allocator: a request whose array length
-/// prefix lies must not be able to abort the process (see [`alloc`]).
+/// Every binary linking the broker gets the reserving allocator: should a lying array length
+/// prefix get past the bounds walker ([`api::bounds`]), it still cannot abort the process
+/// (see [`alloc`]).
 #[global_allocator]
 static GLOBAL: alloc::ReservingAllocator = alloc::ReservingAllocator;
 pub use config::{BrokerConfig, ConfigError};

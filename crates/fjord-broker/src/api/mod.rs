@@ -4,9 +4,11 @@
 //! per-partition and per-topic failures are Kafka error codes inside it. `Err` is kept for
 //! failures that must close the connection. [`SUPPORTED`] is the single table of what is
 //! served: ApiVersions advertises exactly it, and the connection refuses anything outside it.
+//! [`bounds`] checks every request body's counts and lengths before it is decoded.
 
 pub(crate) mod admin;
 pub(crate) mod api_versions;
+pub mod bounds;
 pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod fetch;

@@ -26,7 +26,12 @@ fn broker(dir: &std::path::Path) -> Arc<Broker> {
 }
 
 /// Requests for `key` with content; several per API to cover success and error paths.
-fn requests(key: ApiKey, version: i16, topic_id: uuid::Uuid, batch: &Bytes) -> Vec<RequestKind> {
+pub(super) fn requests(
+    key: ApiKey,
+    version: i16,
+    topic_id: uuid::Uuid,
+    batch: &Bytes,
+) -> Vec<RequestKind> {
     use RequestKind as R;
     match key {
         ApiKey::Produce => vec![R::Produce(

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::watch;
@@ -22,7 +22,7 @@ use crate::api;
 use crate::broker::Broker;
 
 /// Bytes a read may reserve at once while a frame arrives.
-const READ_CHUNK: usize = 64 * 1024;
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a connection is closed by the broker.
 #[derive(Debug, thiserror::Error)]
@@ -116,17 +116,21 @@ pub(crate) async fn serve(
 
 /// Frames up to this size are read without taking memory from the shared request pool:
 /// the connection's read buffer already bounds them.
-const SMALL_FRAME: usize = 64 * 1024;
+pub const SMALL_FRAME: usize = 64 * 1024;
 
 /// Reads the next frame from `stream`, buffering in `buf` (which may already hold the start
-/// of it, or of later pipelined frames). `Ok(None)` is a clean close between frames.
+/// of it, or of later pipelined frames). `Ok(None)` is a clean close between frames; the
+/// frame's permit, if any, must be held until its response is written.
 ///
-/// Bounds: the announced size is checked against `socket.request.max.bytes` before anything
-/// is allocated; the buffer grows only as bytes arrive; a frame larger than [`SMALL_FRAME`]
-/// first takes its size from the broker-wide `queued.max.request.bytes` pool, so slow or
-/// many senders wait for memory instead of pinning it.
-async fn read_frame(
-    stream: &mut TcpStream,
+/// Bounds: the announced size is checked against `max` (`socket.request.max.bytes`) before
+/// anything is allocated; the buffer grows only as bytes arrive; a frame larger than
+/// [`SMALL_FRAME`] first takes its size from the broker-wide `queued.max.request.bytes` pool
+/// of `limits`, so slow or many senders wait for memory instead of pinning it. Only the wait
+/// for the first byte of a frame is bounded by `limits`' idle time
+/// (`connections.max.idle.ms`): that is where a connection idles. Generic over the reader so
+/// that the `frame_stream` fuzz target drives this very function over in-memory streams.
+pub async fn read_frame<R: AsyncRead + Unpin>(
+    stream: &mut R,
     buf: &mut BytesMut,
     max: usize,
     limits: &super::Limits,
@@ -149,8 +153,11 @@ async fn read_frame(
             if size > SMALL_FRAME && permit.is_none() {
                 permit = limits.reserve_request_memory(size).await;
             }
+            // Reserve at most as much again as has arrived (at least a read chunk): memory
+            // doubles with the data. Following the capacity instead doubled it on every
+            // read, so a sender trickling bytes pinned the whole announced size.
             let missing = 4 + size - buf.len();
-            buf.reserve(missing.min(READ_CHUNK.max(buf.capacity())));
+            buf.reserve(missing.min(READ_CHUNK.max(buf.len())));
         } else {
             buf.reserve(READ_CHUNK);
         }
@@ -198,8 +205,8 @@ pub enum ParsedRequest {
 }
 
 /// Parses one request frame (without its size prefix): key and version checked against what
-/// is served, then header and body decoded. Never panics; `Err` closes the connection. The
-/// fuzz target `request_frame` drives this function.
+/// is served, header decoded, body bounded ([`api::bounds::check_body`]) and decoded. Never
+/// panics; `Err` closes the connection. The fuzz target `request` drives this function.
 pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError> {
     if frame.len() < 8 {
         return Err(ConnectionError::Malformed(format!(
@@ -229,6 +236,9 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} header: {e}")))?;
+    // Every count and length against the bytes left, before the decoder sizes a Vec by them.
+    api::bounds::check_body(api_key, version, &frame)
+        .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
     let request = RequestKind::decode(api_key, &mut frame, version)
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
     Ok(ParsedRequest::Request {

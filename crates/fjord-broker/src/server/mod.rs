@@ -72,7 +72,7 @@ impl Server {
     /// to finish its current request and close.
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
-        let limits = Arc::new(Limits::new(&self.broker));
+        let limits = Arc::new(Limits::from_config(&self.broker));
         for listener in self.listeners {
             let broker = Arc::clone(&self.broker);
             let shutdown = shutdown.clone();
@@ -96,8 +96,9 @@ pub(crate) async fn stopped(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|s| *s).await;
 }
 
-/// Connection and memory limits shared by every listener.
-pub(crate) struct Limits {
+/// Connection and memory limits shared by every listener: `max.connections`,
+/// `max.connections.per.ip`, `queued.max.request.bytes` and `connections.max.idle.ms`.
+pub struct Limits {
     max_connections: usize,
     max_per_ip: usize,
     open: Mutex<(usize, HashMap<IpAddr, usize>)>,
@@ -127,17 +128,34 @@ impl Drop for ConnectionSlot {
 }
 
 impl Limits {
-    fn new(broker: &Broker) -> Self {
-        let int = |name: &str| broker.config.get_i64(name).max(1) as usize;
-        let request_memory_max = int("queued.max.request.bytes").min(Semaphore::MAX_PERMITS);
+    /// Creates limits from their settings; each count is at least 1. Servers take them from
+    /// the broker config; the `frame_stream` fuzz target builds its own for
+    /// [`connection::read_frame`].
+    pub fn new(
+        max_connections: usize,
+        max_connections_per_ip: usize,
+        queued_max_request_bytes: usize,
+        idle: Duration,
+    ) -> Self {
+        let request_memory_max = queued_max_request_bytes.clamp(1, Semaphore::MAX_PERMITS);
         Limits {
-            max_connections: int("max.connections"),
-            max_per_ip: int("max.connections.per.ip"),
+            max_connections: max_connections.max(1),
+            max_per_ip: max_connections_per_ip.max(1),
             open: Mutex::new((0, HashMap::new())),
             request_memory: Arc::new(Semaphore::new(request_memory_max)),
             request_memory_max,
-            idle: Duration::from_millis(int("connections.max.idle.ms") as u64),
+            idle,
         }
+    }
+
+    fn from_config(broker: &Broker) -> Self {
+        let int = |name: &str| broker.config.get_i64(name).max(1) as usize;
+        Limits::new(
+            int("max.connections"),
+            int("max.connections.per.ip"),
+            int("queued.max.request.bytes"),
+            Duration::from_millis(int("connections.max.idle.ms") as u64),
+        )
     }
 
     /// Takes a connection slot for `ip`, or says which limit is reached.

@@ -15,6 +15,17 @@ impl BrokerProcess {
     /// Starts `fjord start` on `data_dir` with port 0 and the given overrides, and waits for
     /// its "listening on" line.
     pub fn start(data_dir: &Path, overrides: &[&str]) -> BrokerProcess {
+        Self::spawn(data_dir, overrides, Stdio::inherit())
+    }
+
+    /// As [`BrokerProcess::start`], with the broker's log (warnings and errors) written to
+    /// `log` instead of the test's stderr, for tests that check what the broker reports.
+    pub fn start_logging_to(data_dir: &Path, overrides: &[&str], log: &Path) -> BrokerProcess {
+        let file = std::fs::File::create(log).expect("create the broker log");
+        Self::spawn(data_dir, overrides, Stdio::from(file))
+    }
+
+    fn spawn(data_dir: &Path, overrides: &[&str], stderr: Stdio) -> BrokerProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
         cmd.arg("start")
             .arg("--data-dir")
@@ -26,7 +37,7 @@ impl BrokerProcess {
         }
         cmd.env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(stderr);
         let mut child = cmd.spawn().expect("spawn fjord");
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();

@@ -199,7 +199,9 @@ fn api_versions_header_is_v0_and_unknown_version_gets_kip511_answer() {
 #[test]
 fn oversized_frames_and_garbage_close_only_that_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("broker.log");
+    let broker = BrokerProcess::start_logging_to(dir.path(), &[], &log);
     let mut good = Conn::open(&broker.addr);
     let mut conns = Vec::new();
     for _ in 0..20 {
@@ -221,7 +223,8 @@ fn oversized_frames_and_garbage_close_only_that_connection() {
         "unknown api key closes the connection"
     );
     // Array length prefixes that lie (2^31 elements in a 22-byte request; a compact array
-    // announcing 2^32): the decoder must fail on the missing bytes, not allocate.
+    // announcing 2^32): refused as malformed by the bounds walker, before the decoder sizes
+    // a Vec by them; the broker logs the API, version and count once per connection.
     let mut lying = Conn::open(&broker.addr);
     let mut body = Vec::new();
     body.extend(0i16.to_be_bytes()); // Produce
@@ -253,6 +256,18 @@ fn oversized_frames_and_garbage_close_only_that_connection() {
         lying.read_frame().is_none(),
         "lying compact array length closes the connection"
     );
+    // The warning is written before the socket closes, so it is in the log by now.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for refusal in [
+        "malformed request: Produce v3 body: array of 2147483647 elements at byte 8, but only 0 bytes remain",
+        "malformed request: Produce v9 body: array of 4294967294 elements at byte 7, but only 0 bytes remain",
+    ] {
+        assert_eq!(
+            logged.matches(refusal).count(),
+            1,
+            "expected once in the broker log: {refusal}\n{logged}"
+        );
+    }
     let mut short = Conn::open(&broker.addr);
     short.send_frame(&[0, 18]);
     assert!(
@@ -364,6 +379,21 @@ fn produce_errors_are_per_partition_codes() {
         ResponseError::UnsupportedForMessageFormat.code()
     );
 
+    // Compressed batches are decompressed and their records checked, as Kafka does: a body
+    // that is not gzip, or gzip holding fewer records than records_count, is refused (with a
+    // correct CRC, so only the records can tell); a real gzip batch is stored.
+    let gzip = fjord_log::testing::build_gzip_batch(0, &[(None, Some(&b"zipped"[..]), 1)]);
+    let not_gzip = fjord_log::testing::build_opaque_batch(0, 1, 1, 1, 1, b"not gzip at all");
+    let short =
+        fjord_log::testing::build_opaque_batch(0, 1, 2, 1, 1, &gzip[fjord_log::BATCH_HEADER_LEN..]);
+    for bad in [not_gzip, short] {
+        assert_eq!(
+            produce(&mut c, "errs", bad).error_code,
+            ResponseError::InvalidRecord.code()
+        );
+    }
+    assert_eq!(produce(&mut c, "errs", gzip).error_code, 0);
+
     assert_eq!(
         produce(&mut c, "missing", good.clone()).error_code,
         ResponseError::UnknownTopicOrPartition.code()
@@ -371,8 +401,8 @@ fn produce_errors_are_per_partition_codes() {
     let p = produce(&mut c, "errs", good);
     assert_eq!(
         (p.error_code, p.base_offset),
-        (0, 0),
-        "the connection still works"
+        (0, 1),
+        "the connection still works (offset 0 is the gzip batch)"
     );
 
     // Metadata: invalid names and, with auto-create off, unknown topics.
