@@ -6,6 +6,8 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, OnceLock};
 
 /// Most iovecs passed to one `pwritev` (Linux's `IOV_MAX` is 1024).
 const MAX_IOVECS: usize = 1024;
@@ -130,6 +132,37 @@ pub(crate) fn start_writeback(file: &File, pos: u64, len: u64) -> io::Result<()>
     Ok(())
 }
 
+/// [`start_writeback`] on a background thread: with the device queue full, starting writeback
+/// waits for free request slots, and an append must not wait for that (it holds its
+/// partition). Requests are dropped when the thread is 256 behind; writeback is advisory.
+pub(crate) fn start_writeback_in_background(file: &Arc<File>, pos: u64, len: u64) {
+    type Job = (Arc<File>, u64, u64);
+    static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+    let queue = QUEUE.get_or_init(|| {
+        let (tx, rx) = sync_channel::<Job>(256);
+        std::thread::Builder::new()
+            .name("fjord-writeback".into())
+            .spawn(move || {
+                for (file, pos, len) in rx {
+                    if let Err(e) = start_writeback(&file, pos, len) {
+                        tracing::debug!(error = %e, "early writeback refused");
+                    }
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    match queue {
+        Some(tx) => {
+            let _ = tx.try_send((Arc::clone(file), pos, len));
+        }
+        // No thread could be started: do it here rather than not at all.
+        None => {
+            let _ = start_writeback(file, pos, len);
+        }
+    }
+}
+
 fn offset_of(pos: u64, delta: usize) -> io::Result<libc::off_t> {
     pos.checked_add(delta as u64)
         .and_then(|p| libc::off_t::try_from(p).ok())
@@ -157,5 +190,6 @@ mod tests {
         assert_eq!(past.kind(), io::ErrorKind::UnexpectedEof);
         assert!(read_exact_at(&file, 0, 0).unwrap().is_empty());
         start_writeback(&file, 0, 4 + expected.len() as u64).unwrap();
+        start_writeback_in_background(&std::sync::Arc::new(file), 0, 4);
     }
 }

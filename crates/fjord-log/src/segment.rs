@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
 use crate::error::LogError;
@@ -145,7 +146,8 @@ const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
 pub(crate) struct Segment {
     base_offset: i64,
     log_path: PathBuf,
-    file: File,
+    /// Shared with the writeback thread (see [`crate::io::start_writeback_in_background`]).
+    file: Arc<File>,
     size: u64,
     offset_index: IndexFile<OffsetEntry>,
     time_index: IndexFile<TimeEntry>,
@@ -160,7 +162,7 @@ impl Segment {
     /// Creates a new empty segment starting at `base` in `dir` (replacing stale files).
     pub fn create(dir: &Path, base: i64) -> Result<Self, LogError> {
         let log_path = dir.join(file_name(base, LOG_EXT));
-        let file = open_rw(&log_path, true)?;
+        let file = Arc::new(open_rw(&log_path, true)?);
         Ok(Segment {
             base_offset: base,
             file,
@@ -179,7 +181,7 @@ impl Segment {
     /// [`Segment::recover`] has run.
     pub fn open(dir: &Path, base: i64) -> Result<Self, LogError> {
         let log_path = dir.join(file_name(base, LOG_EXT));
-        let file = open_rw(&log_path, false)?;
+        let file = Arc::new(open_rw(&log_path, false)?);
         Ok(Segment {
             base_offset: base,
             file,
@@ -381,12 +383,12 @@ impl Segment {
         }
         self.size = start + len;
         self.dirty = true;
-        if self.size - self.writeback_from >= WRITEBACK_BYTES {
-            let (from, len) = (self.writeback_from, self.size - self.writeback_from);
-            self.writeback_from = self.size;
-            if let Err(e) = crate::io::start_writeback(&self.file, from, len) {
-                tracing::debug!(error = %e, path = %self.log_path.display(), "early writeback refused");
-            }
+        // Whole pages only: the last, partial one is written again with the next append.
+        let written = self.size & !4095;
+        if written.saturating_sub(self.writeback_from) >= WRITEBACK_BYTES {
+            let (from, len) = (self.writeback_from, written - self.writeback_from);
+            self.writeback_from = written;
+            crate::io::start_writeback_in_background(&self.file, from, len);
         }
         self.roll_base_ms.get_or_insert(now_ms);
         // The batches are written and will be acknowledged. The indexes only speed up lookups
