@@ -185,8 +185,23 @@ pub(crate) fn check_crc(
 /// magic is 2, that the CRC-32C matches, that `records_count >= 1` and
 /// `last_offset_delta == records_count - 1`, that the codec is known, and that the records
 /// (decompressed, for compressed batches) parse, their offset deltas are `0..n-1` in order and
-/// their number matches `records_count`. Returns the parsed headers in order.
+/// their number matches `records_count`. Returns the parsed headers in order. Record keys may
+/// be null; see [`validate_keyed_batches`].
 pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+    validate(buf, false)
+}
+
+/// [`validate_batches`] for a compacted topic: every record must also have a key (Kafka
+/// answers INVALID_RECORD otherwise). The key is checked in the same walk over the records,
+/// compressed batches included, so nothing is decompressed twice.
+pub fn validate_keyed_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
+    validate(buf, true)
+}
+
+/// Kafka's message for a record without a key on a compacted topic.
+const KEY_REQUIRED: &str = "Compacted topic cannot accept message without key";
+
+fn validate(buf: &[u8], keys_required: bool) -> Result<Vec<BatchHeader>, BatchError> {
     if buf.is_empty() {
         return Err(BatchError::Empty);
     }
@@ -221,9 +236,9 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
             });
         }
         if header.compression() == 0 {
-            check_records(batch, &header, position)?;
+            check_records(batch, &header, position, keys_required)?;
         } else {
-            check_compressed_records(batch, &header, position)?;
+            check_compressed_records(batch, &header, position, keys_required)?;
         }
         headers.push(header);
         position += total;
@@ -231,12 +246,18 @@ pub fn validate_batches(buf: &[u8]) -> Result<Vec<BatchHeader>, BatchError> {
     Ok(headers)
 }
 
-/// Checks the records of an uncompressed batch: they parse, offset deltas run `0..n-1`.
-fn check_records(batch: &[u8], header: &BatchHeader, position: usize) -> Result<(), BatchError> {
+/// Checks the records of an uncompressed batch: they parse, offset deltas run `0..n-1` (and
+/// each has a key, if `keys_required`).
+fn check_records(
+    batch: &[u8],
+    header: &BatchHeader,
+    position: usize,
+    keys_required: bool,
+) -> Result<(), BatchError> {
     let body = batch
         .get(BATCH_HEADER_LEN..header.total_len())
         .unwrap_or_default();
-    if crate::record::records_are_valid(body, header.records_count) {
+    if crate::record::records_are_valid(body, header.records_count, keys_required) {
         return Ok(());
     }
     // Something is wrong: walk the records again, building each, to say what.
@@ -251,6 +272,11 @@ fn check_records(batch: &[u8], header: &BatchHeader, position: usize) -> Result<
                 "record {count} has offset delta {}",
                 record.offset_delta
             )));
+        }
+        if keys_required && record.key.is_none() {
+            return Err(BatchError::InvalidRecord {
+                reason: KEY_REQUIRED.into(),
+            });
         }
         count += 1;
     }
@@ -273,14 +299,30 @@ fn check_compressed_records(
     batch: &[u8],
     header: &BatchHeader,
     position: usize,
+    keys_required: bool,
 ) -> Result<(), BatchError> {
     let body = batch
         .get(BATCH_HEADER_LEN..header.total_len())
         .unwrap_or_default();
-    let reader = crate::codec::reader(header.compression(), body)?;
     let limit = crate::codec::MAX_DECOMPRESSED as u64;
-    if crate::record::streamed_records_are_valid(reader, header.records_count, limit) {
+    let valid = |keys_required| {
+        crate::codec::reader(header.compression(), body).map(|reader| {
+            crate::record::streamed_records_are_valid(
+                reader,
+                header.records_count,
+                limit,
+                keys_required,
+            )
+        })
+    };
+    if valid(keys_required)? {
         return Ok(());
+    }
+    // Only on refusal: a batch that is valid but for its keys gets Kafka's message.
+    if keys_required && valid(false)? {
+        return Err(BatchError::InvalidRecord {
+            reason: KEY_REQUIRED.into(),
+        });
     }
     Err(BatchError::InvalidRecord {
         reason: format!(
@@ -523,6 +565,21 @@ mod tests {
         let body = &batch[BATCH_HEADER_LEN..];
         assert!(invalid(&build_opaque_batch(0, 1, 4, 10, 20, body)));
         assert!(!invalid(&build_opaque_batch(0, 1, 5, 10, 20, body)));
+    }
+
+    #[test]
+    fn keyed_validation_refuses_a_null_key_plain_or_compressed() {
+        let keyed: Vec<TestRecord<'_>> = vec![(Some(b"k"), Some(b"v"), 1), (Some(b"k2"), None, 2)];
+        let keyless: Vec<TestRecord<'_>> = vec![(Some(b"k"), Some(b"v"), 1), (None, Some(b"v"), 2)];
+        for build in [build_batch, build_gzip_batch] {
+            assert!(validate_keyed_batches(&build(0, &keyed)).is_ok());
+            let batch = build(0, &keyless);
+            assert!(validate_batches(&batch).is_ok());
+            assert!(matches!(
+                validate_keyed_batches(&batch),
+                Err(BatchError::InvalidRecord { reason }) if reason == KEY_REQUIRED
+            ));
+        }
     }
 
     #[test]

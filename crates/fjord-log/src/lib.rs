@@ -67,7 +67,9 @@ mod recovery;
 mod segment;
 pub mod testing;
 
-pub use batch::{BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches};
+pub use batch::{
+    BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches, validate_keyed_batches,
+};
 pub use error::{BatchError, LogError};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult};
 pub use record::{BatchRecords, Record, RecordIter, batch_records, iter_records};

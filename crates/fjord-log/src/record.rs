@@ -146,11 +146,12 @@ fn read_record<'a>(outer: &mut Cursor<'a>) -> Result<Record<'a>, &'static str> {
 /// Checks the records section of an uncompressed batch (`body`, the bytes after the batch
 /// header) in one pass that builds no [`Record`]: every record parses with its length matching
 /// its contents, header keys are not null, offset deltas run `0..n-1` and there are exactly
-/// `expected` records. Returns `false` at the first problem; [`iter_records`] then names it.
+/// `expected` records, and, with `keys_required` (a compacted topic), every record has a key.
+/// Returns `false` at the first problem; [`iter_records`] then names it.
 ///
 /// This is the produce hot path for small records, so one- and two-byte varints (lengths and
 /// offset deltas below 8192) are decoded without entering the general loop.
-pub(crate) fn records_are_valid(body: &[u8], expected: i32) -> bool {
+pub(crate) fn records_are_valid(body: &[u8], expected: i32, keys_required: bool) -> bool {
     let mut pos = 0;
     let mut count: i32 = 0;
     while pos < body.len() {
@@ -166,7 +167,7 @@ pub(crate) fn records_are_valid(body: &[u8], expected: i32) -> bool {
         if pos > end
             || scan_unsigned(record, &mut pos, 10).is_none()
             || scan_varint(record, &mut pos) != Some(count)
-            || !skip_nullable(record, &mut pos, true)
+            || !skip_nullable(record, &mut pos, !keys_required)
             || !skip_nullable(record, &mut pos, true)
         {
             return false;
@@ -199,6 +200,7 @@ pub(crate) fn streamed_records_are_valid(
     reader: impl std::io::Read,
     expected: i32,
     limit: u64,
+    keys_required: bool,
 ) -> bool {
     let mut s = Stream {
         inner: reader,
@@ -215,7 +217,7 @@ pub(crate) fn streamed_records_are_valid(
             Some(false) => return count == expected,
             None => return false,
         }
-        if s.record(count).is_none() {
+        if s.record(count, keys_required).is_none() {
             return false;
         }
         count = match count.checked_add(1) {
@@ -318,8 +320,8 @@ impl<R: std::io::Read> Stream<R> {
         }
     }
 
-    /// Checks one record, which must have offset delta `index`.
-    fn record(&mut self, index: i32) -> Option<()> {
+    /// Checks one record, which must have offset delta `index` (and a key, if `keys_required`).
+    fn record(&mut self, index: i32, keys_required: bool) -> Option<()> {
         let len = u64::try_from(self.varint()?).ok()?;
         let end = self.consumed + len;
         self.byte()?; // attributes
@@ -327,7 +329,7 @@ impl<R: std::io::Read> Stream<R> {
         if self.varint()? != index {
             return None;
         }
-        self.skip_nullable(end, true)?; // key
+        self.skip_nullable(end, !keys_required)?; // key
         self.skip_nullable(end, true)?; // value
         let headers = u32::try_from(self.varint()?).ok()?;
         for _ in 0..headers {
@@ -475,7 +477,7 @@ mod tests {
     use crate::testing::{TestRecord, build_batch};
 
     /// The reference answer for [`records_are_valid`]: the record-building walk.
-    fn slow_valid(body: &[u8], expected: i32) -> bool {
+    fn slow_valid(body: &[u8], expected: i32, keys_required: bool) -> bool {
         let iter = RecordIter {
             cursor: Cursor::new(body),
             failed: false,
@@ -483,7 +485,9 @@ mod tests {
         let mut count = 0;
         for record in iter {
             match record {
-                Ok(r) if r.offset_delta == count => count += 1,
+                Ok(r) if r.offset_delta == count && (r.key.is_some() || !keys_required) => {
+                    count += 1
+                }
                 _ => return false,
             }
         }
@@ -509,9 +513,19 @@ mod tests {
     fn streamed_check_stops_at_the_limit_and_on_errors() {
         let batch = build_batch(0, &[(None, Some(b"value"), 0), (None, Some(b"v2"), 1)]);
         let body = &batch[BATCH_HEADER_LEN..];
-        assert!(streamed_records_are_valid(body, 2, body.len() as u64));
-        assert!(!streamed_records_are_valid(body, 2, body.len() as u64 - 1));
-        assert!(!streamed_records_are_valid(body, 1, u64::MAX));
+        assert!(streamed_records_are_valid(
+            body,
+            2,
+            body.len() as u64,
+            false
+        ));
+        assert!(!streamed_records_are_valid(
+            body,
+            2,
+            body.len() as u64 - 1,
+            false
+        ));
+        assert!(!streamed_records_are_valid(body, 1, u64::MAX, false));
         struct Failing;
         impl std::io::Read for Failing {
             fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
@@ -521,7 +535,8 @@ mod tests {
         assert!(!streamed_records_are_valid(
             std::io::Read::chain(body, Failing),
             2,
-            u64::MAX
+            u64::MAX,
+            false
         ));
     }
 
@@ -559,15 +574,18 @@ mod tests {
             }
             body.truncate(body.len().saturating_sub(cut));
             let expected = records.len() as i32 + count_delta;
-            let fast = records_are_valid(&body, expected);
-            proptest::prop_assert_eq!(fast, slow_valid(&body, expected));
-            // The streaming check agrees too, read in awkward pieces.
-            let streamed = streamed_records_are_valid(
-                Trickle { data: &body, step: 1 + flips.len() * 3 },
-                expected,
-                u64::MAX,
-            );
-            proptest::prop_assert_eq!(streamed, fast);
+            for keys_required in [false, true] {
+                let fast = records_are_valid(&body, expected, keys_required);
+                proptest::prop_assert_eq!(fast, slow_valid(&body, expected, keys_required));
+                // The streaming check agrees too, read in awkward pieces.
+                let streamed = streamed_records_are_valid(
+                    Trickle { data: &body, step: 1 + flips.len() * 3 },
+                    expected,
+                    u64::MAX,
+                    keys_required,
+                );
+                proptest::prop_assert_eq!(streamed, fast);
+            }
         }
     }
 
@@ -586,13 +604,13 @@ mod tests {
         put_varint(&mut record, -1);
         put_varint(&mut body, record.len() as i32);
         body.extend_from_slice(&record);
-        assert!(records_are_valid(&body, 1) && slow_valid(&body, 1));
-        assert!(streamed_records_are_valid(&body[..], 1, u64::MAX));
-        assert!(!records_are_valid(&body, 2));
+        assert!(records_are_valid(&body, 1, false) && slow_valid(&body, 1, false));
+        assert!(streamed_records_are_valid(&body[..], 1, u64::MAX, false));
+        assert!(!records_are_valid(&body, 2, false));
         let at = body.len() - 3; // the header key length
         body[at] = 1; // zigzag -1
-        assert!(!records_are_valid(&body, 1) && !slow_valid(&body, 1));
-        assert!(!streamed_records_are_valid(&body[..], 1, u64::MAX));
+        assert!(!records_are_valid(&body, 1, false) && !slow_valid(&body, 1, false));
+        assert!(!streamed_records_are_valid(&body[..], 1, u64::MAX, false));
     }
 
     #[test]

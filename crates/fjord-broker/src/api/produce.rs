@@ -89,7 +89,15 @@ fn produce_one(
             Some("produce request has no records".into()),
         ));
     };
-    let headers = match fjord_log::validate_batches(records) {
+    // A compacted topic keeps the latest record per key, so every record needs one; the
+    // key check is part of the same walk over the records (compressed batches included).
+    let keys_required = p.lock().config.compact;
+    let validated = if keys_required {
+        fjord_log::validate_keyed_batches(records)
+    } else {
+        fjord_log::validate_batches(records)
+    };
+    let headers = match validated {
         Ok(h) => h,
         Err(e) => {
             let code = batch_error_code(&e);
@@ -104,12 +112,6 @@ fn produce_one(
         ));
     };
     let mut st = p.lock();
-    if st.config.compact {
-        check_keys(records).map_err(|m| {
-            tracing::warn!(topic = %p.topic, partition = p.index, "{m}");
-            (ResponseError::InvalidRecord, Some(m))
-        })?;
-    }
     if records.len() > st.config.max_message_bytes {
         return Err((
             ResponseError::MessageTooLarge,
@@ -147,19 +149,6 @@ fn produce_one(
             Err((ResponseError::KafkaStorageError, Some(e.to_string())))
         }
     }
-}
-
-/// A compacted topic keeps the latest record per key, so every record needs one (Kafka
-/// answers INVALID_RECORD otherwise). Compressed batches are decompressed for the check.
-fn check_keys(batch: &[u8]) -> Result<(), String> {
-    let records = fjord_log::batch_records(batch).map_err(|e| e.to_string())?;
-    for record in records.iter() {
-        let record = record.map_err(|e| e.to_string())?;
-        if record.key.is_none() {
-            return Err("Compacted topic cannot accept message without key".to_string());
-        }
-    }
-    Ok(())
 }
 
 /// Maps a batch validation failure to Kafka's error code.
