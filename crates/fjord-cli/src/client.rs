@@ -53,6 +53,20 @@ pub struct ClientSettings {
 }
 
 impl ClientSettings {
+    /// The settings of an admin tool: `--bootstrap-server`, the properties of
+    /// `--command-config FILE` (if given) and `--timeout`.
+    pub fn for_admin_tool(
+        bootstrap: &str,
+        command_config: Option<&std::path::Path>,
+        timeout_ms: Option<u64>,
+    ) -> anyhow::Result<ClientSettings> {
+        let file_props = match command_config {
+            Some(p) => crate::props::read_properties_file(p)?,
+            None => Default::default(),
+        };
+        ClientSettings::new(Some(bootstrap), file_props, timeout_ms)
+    }
+
     /// Builds settings; `props` later entries win, `timeout` (ms) overrides any property.
     pub fn new(
         bootstrap: Option<&str>,

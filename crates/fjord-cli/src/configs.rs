@@ -169,11 +169,11 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
         }
         (_, _, None) => bail!("--entity-type (topics or brokers) is required"),
     };
-    let file_props = match &args.command_config {
-        Some(p) => props::read_properties_file(p)?,
-        None => Default::default(),
-    };
-    let settings = ClientSettings::new(Some(&args.bootstrap_server), file_props, args.timeout)?;
+    let settings = ClientSettings::for_admin_tool(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )?;
     if !settings.plaintext() {
         bail!("fjord configs needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)");
     }

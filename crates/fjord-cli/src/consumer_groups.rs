@@ -32,7 +32,6 @@ use self::output::{Output, exception_text, kafka_error, row, width};
 use self::session::Session;
 use crate::Verbatim;
 use crate::client::{self, ClientSettings};
-use crate::props;
 
 /// Examples shown by `--help`.
 pub const EXAMPLES: &str = "Examples:
@@ -153,11 +152,11 @@ fn is_consumer_protocol(protocol_type: &str) -> bool {
 /// Runs the command.
 pub fn run(args: ConsumerGroupsArgs) -> anyhow::Result<()> {
     check_usage(&args)?;
-    let file_props = match &args.command_config {
-        Some(p) => props::read_properties_file(p)?,
-        None => Default::default(),
-    };
-    let settings = ClientSettings::new(Some(&args.bootstrap_server), file_props, args.timeout)?;
+    let settings = ClientSettings::for_admin_tool(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )?;
     let raw_needed = !(args.list && args.state.is_none() && args.group_type.is_none());
     if raw_needed && !settings.plaintext() {
         bail!(

@@ -9,7 +9,6 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::client::{self, ClientSettings, ToolContext};
-use crate::props;
 use crate::topics::topic_filter;
 
 /// Examples shown by `--help`.
@@ -101,11 +100,11 @@ pub fn run(args: GetOffsetsArgs) -> anyhow::Result<()> {
         .map(parse_partitions)
         .transpose()?;
     let filter = args.topic.as_deref().map(topic_filter).transpose()?;
-    let file_props = match &args.command_config {
-        Some(p) => props::read_properties_file(p)?,
-        None => Default::default(),
-    };
-    let settings = ClientSettings::new(Some(&args.bootstrap_server), file_props, args.timeout)?;
+    let settings = ClientSettings::for_admin_tool(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )?;
     let (consumer, _ctx): (BaseConsumer<ToolContext>, _) = {
         let mut cfg = settings.config();
         cfg.set("group.id", "fjord-get-offsets");

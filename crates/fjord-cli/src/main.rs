@@ -197,6 +197,16 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Parses `args` as one tool's arguments (`A`, a `clap::Args` struct), for unit tests.
+#[cfg(test)]
+pub(crate) fn parse_tool_args<A: clap::Args + clap::FromArgMatches>(
+    args: &[&str],
+) -> Result<A, clap::Error> {
+    let mut matches = A::augment_args(clap::Command::new("fjord"))
+        .try_get_matches_from(std::iter::once("fjord").chain(args.iter().copied()))?;
+    A::from_arg_matches_mut(&mut matches)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

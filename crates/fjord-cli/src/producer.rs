@@ -350,18 +350,9 @@ fn spawn_stdin_reader() -> mpsc::Receiver<Line> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: ProducerArgs,
-    }
 
     fn parse(args: &[&str]) -> ProducerArgs {
-        Wrap::try_parse_from(std::iter::once("p").chain(args.iter().copied()))
-            .unwrap()
-            .a
+        crate::parse_tool_args(args).unwrap()
     }
 
     #[test]

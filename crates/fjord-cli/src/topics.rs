@@ -108,16 +108,16 @@ pub struct TopicsArgs {
 
 /// Runs the command.
 pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
-    let file_props = match &args.command_config {
-        Some(p) => props::read_properties_file(p)?,
-        None => Default::default(),
-    };
     if let Err(e) = check_usage(&args) {
         bail!(Verbatim(format!(
             "Error while executing topic command : {e}"
         )));
     }
-    let settings = ClientSettings::new(Some(&args.bootstrap_server), file_props, args.timeout)?;
+    let settings = ClientSettings::for_admin_tool(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )?;
     let (admin, _ctx): (AdminClient<ToolContext>, _) = client::create(&settings.config())?;
     let metadata = client::metadata(admin.inner(), &settings, None)?;
     let tool = Tool {

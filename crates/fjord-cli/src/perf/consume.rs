@@ -249,17 +249,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use clap::Parser;
     use std::time::UNIX_EPOCH;
 
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: ConsumeArgs,
-    }
-
     fn parse(args: &[&str]) -> std::result::Result<ConsumeArgs, clap::Error> {
-        Wrap::try_parse_from(std::iter::once("c").chain(args.iter().copied())).map(|w| w.a)
+        crate::parse_tool_args(args)
     }
 
     #[test]

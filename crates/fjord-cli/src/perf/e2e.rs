@@ -326,16 +326,8 @@ fn receive(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: E2eArgs,
-    }
-
     fn parse(args: &[&str]) -> Result<E2eArgs, clap::Error> {
-        Wrap::try_parse_from(std::iter::once("e").chain(args.iter().copied())).map(|w| w.a)
+        crate::parse_tool_args(args)
     }
 
     #[test]

@@ -359,16 +359,8 @@ fn report_window(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        a: ProduceArgs,
-    }
-
     fn parse(args: &[&str]) -> Result<ProduceArgs, clap::Error> {
-        Wrap::try_parse_from(std::iter::once("p").chain(args.iter().copied())).map(|w| w.a)
+        crate::parse_tool_args(args)
     }
 
     #[test]

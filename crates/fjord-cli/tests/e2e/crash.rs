@@ -34,23 +34,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::OpenOptions;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, InitProducerIdRequest, InitProducerIdResponse,
     ListOffsetsRequest, ListOffsetsResponse, ProduceRequest, ProduceResponse, ProducerId,
-    RequestHeader, TopicName,
+    TopicName,
 };
-use kafka_protocol::protocol::{Encodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -63,7 +62,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::clients::create_topic;
 use crate::harness::{BrokerProcess, wait_for};
-use crate::protocol::decode;
+use crate::protocol::{Conn, decode};
 
 const TOPIC: &str = "crash-topic";
 const PARTITIONS: i32 = 3;
@@ -663,52 +662,6 @@ fn collect_acks(
 
 // ---------------------------------------------------------------------------------------------
 // Verification against the restarted broker.
-
-/// A raw protocol connection that writes each request frame at once with TCP_NODELAY (the
-/// probes make a few hundred small round trips per iteration).
-struct Conn {
-    stream: TcpStream,
-    next_id: i32,
-}
-
-impl Conn {
-    fn open(addr: &str) -> Conn {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        Conn { stream, next_id: 1 }
-    }
-
-    /// Sends a request and returns the response body.
-    fn call<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
-        let id = self.next_id;
-        self.next_id += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(id)
-            .with_client_id(Some(StrBytes::from_static_str("crash-harness")));
-        let mut frame = BytesMut::new();
-        frame.put_i32(0);
-        header
-            .encode(&mut frame, key.request_header_version(version))
-            .expect("encode header");
-        req.encode(&mut frame, version).expect("encode request");
-        let len = (frame.len() - 4) as i32;
-        frame[..4].copy_from_slice(&len.to_be_bytes());
-        self.stream.write_all(&frame).expect("send request");
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size).expect("response size");
-        let mut body = vec![0u8; i32::from_be_bytes(size) as usize];
-        self.stream.read_exact(&mut body).expect("response");
-        let mut body = Bytes::from(body);
-        assert_eq!(body.get_i32(), id, "correlation id");
-        if key.response_header_version(version) >= 1 {
-            assert_eq!(body.get_u8(), 0, "no header tagged fields");
-        }
-        body
-    }
-}
 
 /// One record as the raw scan saw it.
 struct Rec {
