@@ -9,7 +9,8 @@
 //!
 //! * [`Log`] — the partition log; [`LogConfig`] its settings; [`AppendInfo`] and
 //!   [`ReadResult`] what appends and reads return.
-//! * [`BatchHeader`] and [`validate_batches`] — parsing and validating produce payloads.
+//! * [`BatchHeader`], [`validate_batches`] and [`validate_keyed_batches`] (compacted topics) —
+//!   parsing and validating produce payloads.
 //! * [`LogError`] and [`BatchError`] — errors with structured fields.
 //! * [`testing`] — builders for valid batches, for this crate's and other crates' tests.
 //!
