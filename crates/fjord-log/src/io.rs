@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 /// Most iovecs passed to one `pwritev` (Linux's `IOV_MAX` is 1024).
 const MAX_IOVECS: usize = 1024;
@@ -132,34 +132,144 @@ pub(crate) fn start_writeback(file: &File, pos: u64, len: u64) -> io::Result<()>
     Ok(())
 }
 
+/// Allocates disk blocks for `len` bytes at `pos` without changing the file's size (Linux
+/// `fallocate(FALLOC_FL_KEEP_SIZE)`; a no-op elsewhere). Reads, recovery and the size a segment
+/// reports are unaffected: the blocks lie past the end of the file until appends reach them.
+pub(crate) fn allocate_past_end(file: &File, pos: u64, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    fallocate(file, libc::FALLOC_FL_KEEP_SIZE, pos, len)?;
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, pos, len);
+    Ok(())
+}
+
+/// Frees the blocks allocated past `size`, the end of the file, up to `end`. ext4 ignores hole
+/// punching past the end but frees such blocks when the file is truncated, even to its own
+/// size; tmpfs and others punch. Both are done, so it works on either kind.
+pub(crate) fn free_past_end(file: &File, size: u64, end: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let from = size.div_ceil(4096) * 4096;
+        if end > from {
+            let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
+            match fallocate(file, mode, from, end - from) {
+                Err(e) if e.raw_os_error() != Some(libc::EOPNOTSUPP) => return Err(e),
+                _ => {}
+            }
+        }
+        file.set_len(size)?;
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, size, end);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn fallocate(file: &File, mode: libc::c_int, pos: u64, len: u64) -> io::Result<()> {
+    let offset = offset_of(pos, 0)?;
+    let len = libc::off_t::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?;
+    loop {
+        // SAFETY: plain system call on an open descriptor; no memory is passed.
+        let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, offset, len) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Disk blocks a segment has asked to have allocated past its end (see
+/// [`Reservation::extend_in_background`]). Once released, later requests are ignored, so blocks
+/// asked for just before a roll cannot stay allocated behind a finished segment.
+#[derive(Debug)]
+pub(crate) struct Reservation {
+    file: Arc<File>,
+    /// `true` after [`Reservation::release`]. Held while blocks are allocated, so a release
+    /// waits for an allocation under way instead of racing it.
+    released: Mutex<bool>,
+}
+
+impl Reservation {
+    pub(crate) fn new(file: Arc<File>) -> Self {
+        Reservation {
+            file,
+            released: Mutex::new(false),
+        }
+    }
+
+    /// Allocates `len` bytes at `pos` on the background thread (see [`background`]), so that an
+    /// append never waits for the block allocator; failures (a full disk, a file system without
+    /// `fallocate`) only mean the kernel allocates at writeback, as without a reservation.
+    pub(crate) fn extend_in_background(self: &Arc<Self>, pos: u64, len: u64) {
+        background(Job::Allocate(Arc::clone(self), pos, len));
+    }
+
+    fn allocate(&self, pos: u64, len: u64) {
+        let released = self.released.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*released && let Err(e) = allocate_past_end(&self.file, pos, len) {
+            tracing::debug!(error = %e, "block reservation refused");
+        }
+    }
+
+    /// Frees whatever was allocated past `size`, the file's end, up to `end`, and ignores later
+    /// requests. `size` must be the file's true size: the file is truncated to it.
+    pub(crate) fn release(&self, size: u64, end: u64) -> io::Result<()> {
+        let mut released = self.released.lock().unwrap_or_else(PoisonError::into_inner);
+        *released = true;
+        if end > size {
+            free_past_end(&self.file, size, end)?;
+        }
+        Ok(())
+    }
+}
+
+/// Work for the background thread.
+enum Job {
+    Writeback(Arc<File>, u64, u64),
+    Allocate(Arc<Reservation>, u64, u64),
+}
+
+impl Job {
+    fn run(self) {
+        match self {
+            Job::Writeback(file, pos, len) => {
+                if let Err(e) = start_writeback(&file, pos, len) {
+                    tracing::debug!(error = %e, "early writeback refused");
+                }
+            }
+            Job::Allocate(reservation, pos, len) => reservation.allocate(pos, len),
+        }
+    }
+}
+
 /// [`start_writeback`] on a background thread: with the device queue full, starting writeback
 /// waits for free request slots, and an append must not wait for that (it holds its
-/// partition). Requests are dropped when the thread is 256 behind; writeback is advisory.
+/// partition).
 pub(crate) fn start_writeback_in_background(file: &Arc<File>, pos: u64, len: u64) {
-    type Job = (Arc<File>, u64, u64);
+    background(Job::Writeback(Arc::clone(file), pos, len));
+}
+
+/// Runs `job` on the "fjord-writeback" thread, in the order queued. Jobs are dropped when the
+/// thread is 256 behind: both kinds are advisory.
+fn background(job: Job) {
     static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
         let (tx, rx) = sync_channel::<Job>(256);
         std::thread::Builder::new()
             .name("fjord-writeback".into())
-            .spawn(move || {
-                for (file, pos, len) in rx {
-                    if let Err(e) = start_writeback(&file, pos, len) {
-                        tracing::debug!(error = %e, "early writeback refused");
-                    }
-                }
-            })
+            .spawn(move || rx.into_iter().for_each(Job::run))
             .ok()
             .map(|_| tx)
     });
     match queue {
         Some(tx) => {
-            let _ = tx.try_send((Arc::clone(file), pos, len));
+            let _ = tx.try_send(job);
         }
         // No thread could be started: do it here rather than not at all.
-        None => {
-            let _ = start_writeback(file, pos, len);
-        }
+        None => job.run(),
     }
 }
 

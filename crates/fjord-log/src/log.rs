@@ -305,7 +305,10 @@ impl Log {
         // As Kafka does on roll: make the finished segment durable and move the recovery
         // point to its end, so recovery after a crash only rescans the new active segment
         // even when no flush policy is configured.
-        self.segments.last_mut().map(Segment::flush).transpose()?;
+        if let Some(finished) = self.segments.last_mut() {
+            finished.release_reservation();
+            finished.flush()?;
+        }
         if self.recovery_point < base {
             write_offset(&self.dir, RECOVERY_POINT_FILE, base)?;
             self.recovery_point = base;
@@ -413,6 +416,9 @@ impl Log {
 
     /// Flushes, then writes the clean-shutdown marker so that the next open skips the recovery scan.
     pub fn close(mut self) -> Result<(), LogError> {
+        if let Some(active) = self.segments.last_mut() {
+            active.release_reservation();
+        }
         self.flush()?;
         write_marker(&self.dir, CLEAN_SHUTDOWN_FILE)
     }

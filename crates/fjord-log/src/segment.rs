@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
 use crate::error::LogError;
 use crate::index::{IndexFile, OffsetEntry, TimeEntry, floor_index, open_rw};
+use crate::io::Reservation;
 use crate::reader::{ChunkReader, HEADER_CHUNK, HeaderWalker, SCAN_CHUNK, read_exact};
 
 /// Extension of segment data files.
@@ -141,6 +142,12 @@ fn times_sane(times: &[TimeEntry], offsets: &[OffsetEntry]) -> bool {
 /// from fsync.
 const WRITEBACK_BYTES: u64 = 8 * 1024 * 1024;
 
+/// Segments at least this large keep disk blocks allocated ahead of their end (docs/design.md
+/// §8): as much again as they hold, at most [`RESERVE_MAX`]. Small partitions reserve nothing.
+const RESERVE_FROM: u64 = 1024 * 1024;
+/// Most bytes a segment keeps allocated past its end.
+const RESERVE_MAX: u64 = 16 * 1024 * 1024;
+
 /// A segment of the log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -156,6 +163,10 @@ pub(crate) struct Segment {
     dirty: bool,
     /// End of the range whose writeback has been started (see [`WRITEBACK_BYTES`]).
     writeback_from: u64,
+    /// Blocks allocated ahead of the end (see [`RESERVE_FROM`]).
+    reservation: Arc<Reservation>,
+    /// End of the range asked to be allocated (at least the file's end).
+    reserved_to: u64,
 }
 
 impl Segment {
@@ -165,6 +176,8 @@ impl Segment {
         let file = Arc::new(open_rw(&log_path, true)?);
         Ok(Segment {
             base_offset: base,
+            reservation: Arc::new(Reservation::new(Arc::clone(&file))),
+            reserved_to: 0,
             file,
             size: 0,
             offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
@@ -184,6 +197,8 @@ impl Segment {
         let file = Arc::new(open_rw(&log_path, false)?);
         Ok(Segment {
             base_offset: base,
+            reservation: Arc::new(Reservation::new(Arc::clone(&file))),
+            reserved_to: 0,
             file,
             size: 0,
             offset_index: IndexFile::open(dir.join(file_name(base, INDEX_EXT)))?,
@@ -390,6 +405,7 @@ impl Segment {
             self.writeback_from = written;
             crate::io::start_writeback_in_background(&self.file, from, len);
         }
+        self.reserve_ahead();
         self.roll_base_ms.get_or_insert(now_ms);
         // The batches are written and will be acknowledged. The indexes only speed up lookups
         // and are checked and rebuilt at open, so a failed index write (a full disk) must not
@@ -401,6 +417,36 @@ impl Segment {
             tracing::warn!(error = %e, "time index write failed; it will be rebuilt at open");
         }
         Ok(())
+    }
+
+    /// Asks for blocks ahead of the end once less than half the wanted reserve is left, so
+    /// that writeback finds them allocated and never runs ext4's block allocator (whose
+    /// bitmap reads, under the inode's `i_data_sem`, stalled appends for up to 190 ms on a
+    /// busy disk) and appends skip delayed allocation's per-page reservations.
+    fn reserve_ahead(&mut self) {
+        if self.size < RESERVE_FROM {
+            return;
+        }
+        let ahead = self.size.min(RESERVE_MAX);
+        if self.reserved_to >= self.size + ahead / 2 {
+            return;
+        }
+        let from = self.reserved_to.max(self.size & !4095);
+        let to = self.size + ahead;
+        self.reserved_to = to;
+        self.reservation.extend_in_background(from, to - from);
+    }
+
+    /// Frees the blocks reserved past the end (and stops reservations still queued): called
+    /// when the segment stops being the active one and when the log closes. A failure leaves
+    /// at most [`RESERVE_MAX`] bytes allocated behind the segment until it is deleted, so it is
+    /// logged, not returned.
+    pub fn release_reservation(&mut self) {
+        if let Err(e) = self.reservation.release(self.size, self.reserved_to) {
+            tracing::warn!(path = %self.log_path.display(), error = %e,
+                "could not free the blocks reserved past the segment's end");
+        }
+        self.reserved_to = self.reserved_to.max(self.size);
     }
 
     /// Walks batch headers from the batch boundary `pos`.

@@ -348,3 +348,58 @@ fn max_timestamp_picks_first_record_with_largest_timestamp() {
     );
     assert_eq!(log.max_timestamp().unwrap(), Some((6, 12)));
 }
+
+/// Bytes of disk `path` occupies (`st_blocks` counts 512-byte units).
+fn allocated(path: &std::path::Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn large_segments_reserve_blocks_ahead_and_free_them_when_finished() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(8 << 20));
+    // 1 MiB batches: 16 records of 64 KiB.
+    let mib = || batch(16, 0, 64 << 10);
+    for _ in 0..3 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    let active = segment_files(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    assert!(len > 3 << 20, "{len}");
+    // The reservation is made on the background thread: wait for it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while allocated(&active) < len + (1 << 20) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no blocks reserved past the end: {} allocated for {len} bytes",
+            allocated(&active)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The file's size, reads and recovery do not see the reservation.
+    assert_eq!(std::fs::metadata(&active).unwrap().len(), len);
+    assert_eq!(read_all(&log).len() as u64, len);
+    // Rolling frees what the finished segment did not use; closing frees the active one's.
+    while segment_files(dir.path()).len() < 2 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    let finished = &segment_files(dir.path())[0];
+    let len = std::fs::metadata(finished).unwrap().len();
+    let slack = 64 << 10; // extent tree blocks
+    assert!(
+        allocated(finished) <= len.div_ceil(4096) * 4096 + slack,
+        "{} allocated for {len} bytes after the roll",
+        allocated(finished)
+    );
+    for _ in 0..2 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    let active = segment_files(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    assert!(allocated(&active) <= len.div_ceil(4096) * 4096 + slack);
+    let log = open(dir.path(), small_config(8 << 20));
+    assert_eq!(log.log_end_offset(), end);
+}
