@@ -589,6 +589,79 @@ mod tests {
         }
     }
 
+    /// A record's bytes (after its length): attributes 0, the given deltas, key, `value_len`
+    /// bytes of value and `headers` headers with one-byte keys and values.
+    fn record_bytes(
+        ts: i64,
+        delta: i32,
+        key: Option<&[u8]>,
+        value_len: usize,
+        headers: usize,
+    ) -> Vec<u8> {
+        let mut r = vec![0u8];
+        put_varlong(&mut r, ts);
+        put_varint(&mut r, delta);
+        match key {
+            Some(k) => {
+                put_varint(&mut r, k.len() as i32);
+                r.extend_from_slice(k);
+            }
+            None => put_varint(&mut r, -1),
+        }
+        put_varint(&mut r, value_len as i32);
+        r.extend(std::iter::repeat_n(b'v', value_len));
+        put_varint(&mut r, headers as i32);
+        for _ in 0..headers {
+            put_varint(&mut r, 1);
+            r.push(b'h');
+            put_varint(&mut r, 1);
+            r.push(b'x');
+        }
+        r
+    }
+
+    /// Record shapes on both sides of the one/two-byte varint limits, intact and damaged by
+    /// one byte too many or too few inside the record, a wrong offset delta or a missing key:
+    /// the one-pass check decides each as the record-building walk does.
+    #[test]
+    fn fast_record_check_decides_every_shape_as_the_walk_does() {
+        let long_key = [b'k'; 20];
+        let keys = [None, Some(&b""[..]), Some(&b"key"[..]), Some(&long_key[..])];
+        for ts in [0, 63, 64, 8191, 8192, 1 << 40] {
+            for key in keys {
+                for value_len in [0, 1, 10, 63, 64, 100, 8192] {
+                    for headers in [0, 1, 2] {
+                        let record = record_bytes(ts, 0, key, value_len, headers);
+                        let mut longer = record.clone();
+                        longer.push(0);
+                        let cases = [
+                            (record.clone(), true, key.is_some()),
+                            (longer, false, false),
+                            (record[..record.len() - 1].to_vec(), false, false),
+                            (record_bytes(ts, 1, key, value_len, headers), false, false),
+                        ];
+                        for (record, valid, valid_keyed) in cases {
+                            let mut body = Vec::new();
+                            put_varint(&mut body, record.len() as i32);
+                            body.extend_from_slice(&record);
+                            for keys_required in [false, true] {
+                                let want = if keys_required { valid_keyed } else { valid };
+                                assert_eq!(
+                                    records_are_valid(&body, 1, keys_required),
+                                    want,
+                                    "ts {ts} key {key:?} value {value_len} headers {headers} \
+                                     len {} keys_required {keys_required}",
+                                    record.len()
+                                );
+                                assert_eq!(slow_valid(&body, 1, keys_required), want);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn fast_record_check_accepts_headers_and_rejects_null_header_keys() {
         let mut body = Vec::new();
