@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Buf, BufMut, Bytes, BytesMut};
-use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader};
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::TcpStream;
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::sync::watch;
@@ -90,7 +90,7 @@ pub(crate) async fn serve(
         match handle_frame(&broker, frame, &shutdown, &peer, &fetch_waker).await {
             Ok(handled) => {
                 if let Some(response) = handled.response
-                    && let Err(e) = stream.write_all(&response).await
+                    && let Err(e) = response.write_to(&mut stream).await
                 {
                     tracing::debug!(%peer, error = %e, "write failed");
                     break;
@@ -253,7 +253,7 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
 /// What handling one request produced.
 pub(crate) struct Handled {
     /// The encoded response; `None` for Produce with acks=0, which gets none.
-    pub response: Option<BytesMut>,
+    pub response: Option<super::frame::Frame>,
     /// How long to stop reading this connection's requests (quota throttling), in ms.
     pub throttle_ms: i32,
 }
@@ -281,7 +281,7 @@ pub(crate) async fn handle_frame(
             // the client can retry at a version both sides know.
             let body = api::api_versions::unsupported_version_response();
             let body = kafka_protocol::messages::ResponseKind::ApiVersions(body);
-            let response = encode(correlation_id, 0, 0, &body)?;
+            let response = super::frame::encode(correlation_id, 0, 0, &body)?;
             return Ok(Handled {
                 response: Some(response),
                 throttle_ms: 0,
@@ -318,7 +318,8 @@ pub(crate) async fn handle_frame(
         api::set_throttle(&mut response, throttle_ms);
     }
     let response_header_version = api_key.response_header_version(version);
-    let response = encode(correlation_id, response_header_version, version, &response)?;
+    let response =
+        super::frame::encode(correlation_id, response_header_version, version, &response)?;
     Ok(Handled {
         response: Some(response),
         throttle_ms,
@@ -356,24 +357,4 @@ fn quota_throttle(
             throttle.max(broker.record_quota(REQUEST_PERCENTAGE, client_id, percent_seconds));
     }
     throttle
-}
-
-/// Encodes a whole response frame: size, header, body.
-fn encode(
-    correlation_id: i32,
-    header_version: i16,
-    version: i16,
-    body: &kafka_protocol::messages::ResponseKind,
-) -> Result<BytesMut, ConnectionError> {
-    let mut buf = BytesMut::with_capacity(256);
-    buf.put_i32(0);
-    let header = ResponseHeader::default().with_correlation_id(correlation_id);
-    header
-        .encode(&mut buf, header_version)
-        .map_err(|e| ConnectionError::Encode(e.to_string()))?;
-    body.encode(&mut buf, version)
-        .map_err(|e| ConnectionError::Encode(e.to_string()))?;
-    let size = (buf.len() - 4) as i32;
-    buf[..4].copy_from_slice(&size.to_be_bytes());
-    Ok(buf)
 }

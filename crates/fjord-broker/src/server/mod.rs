@@ -6,6 +6,7 @@
 //! retention) runs beside the accept loops.
 
 pub mod connection;
+pub mod frame;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
