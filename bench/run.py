@@ -248,11 +248,24 @@ class Broker:
         self.log.close()
 
 
-def run_client(fjord, broker, args, log, timeout=300):
-    """Runs `fjord perf ARGS --json`; returns (document, window) with CPU and load."""
+def settle_disk():
+    """Writes back everything earlier runs left dirty and waits for it (sync(2)), so that a
+    run's window does not also hold their I/O. /proc charges CPU by 4 ms tick to whichever task
+    is running (this kernel has no IRQ time accounting), so disk completions of gigabytes
+    written earlier landed in the broker's figure: 100 B rows right after the 1 KiB rows read
+    1.1-1.3 CPU-s/GB, the same runs on a quiet disk 0.4-0.5. Returns the seconds it took."""
+    started = time.monotonic()
+    os.sync()
+    return time.monotonic() - started
+
+
+def run_client(fjord, broker, args, log, timeout=300, settle=True):
+    """Runs `fjord perf ARGS --json`, on a settled disk unless `settle` is false; returns
+    (document, window) with CPU and load."""
     cmd = [fjord, "perf", *args, "--bootstrap-server", broker.addr, "--json"]
     log.write(("$ " + " ".join(cmd) + "\n").encode())
     log.flush()
+    settled = settle_disk() if settle else 0.0
     if broker.pid:
         reset_peak_rss(broker.pid)
     window = Window(broker.pid)
@@ -270,6 +283,7 @@ def run_client(fjord, broker, args, log, timeout=300):
         proc.returncode = os.waitstatus_to_exitcode(status)
         w = window.close(usage.ru_utime + usage.ru_stime)
         w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
+        w["settle_s"] = settled
         out.seek(0)
         text = out.read().decode()
     if proc.returncode != 0:
@@ -468,7 +482,8 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
 
     # Latency runs are repeated like every other figure: one run's tail can be a stall of the
     # disk under the broker (see docs/performance.md), so the table shows the median and the
-    # range of the runs.
+    # range of the runs. They start without settling the disk: a broker's latency has to hold
+    # while earlier writes are still being written back.
     R["e2e"] = []
     for rate, size, seconds, label in [(1000, 1024, 20, "1,000 msg/s"),
                                        (102400, 1024, 10, "100 MB/s")]:
@@ -478,7 +493,8 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
         for i in range(repeat):
             d, w = run_client(fjord, broker, [
                 "e2e", "--topic", f"bench-e2e-{rate}-{i}", "--rate", str(rate), "--duration",
-                str(seconds), "--record-size", str(size)], log, timeout=seconds + 120)
+                str(seconds), "--record-size", str(size)], log, timeout=seconds + 120,
+                settle=False)
             docs.append({**d["latency_ms"], "achieved_rate": d["achieved_rate"],
                          "received": d["received"], "sent": d["sent"]})
             windows.append(w)
@@ -517,7 +533,9 @@ def run_cpu(fjord, broker, repeat, scale, log, R):
         print(f"cpu {records}x{size}B ...", flush=True)
         docs, windows = [], []
         for i in range(repeat):
-            # Enough warm memory for this run's page cache (see warm_guest_memory).
+            # Enough warm memory for this run's page cache (see warm_guest_memory), warmed
+            # after the disk has settled so that run_client's settle_disk is quick.
+            settle_disk()
             gib = min(3.0, max(0.0, memory_available_gib() - 4.0))
             warmed = warm_guest_memory(gib, passes=1)[0] if gib > 0 else 0.0
             d, w = run_client(fjord, broker, [
@@ -551,6 +569,7 @@ def run_reference(tool, fjord, broker, repeat, scale, log, R):
             cmd = [tool, "-P", "-t", topic, "-p", "0", "-b", broker.addr, "-s", str(size),
                    "-c", str(records), "-a", "1", "-X", "linger.ms=5"]
             log.write(("$ " + " ".join(cmd) + "\n").encode())
+            settled = settle_disk()
             reset_peak_rss(broker.pid)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             window = Window(broker.pid)
@@ -560,6 +579,7 @@ def run_reference(tool, fjord, broker, repeat, scale, log, R):
             w = window.close(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             w["wall_s"] = time.monotonic() - started
             w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
+            w["settle_s"] = settled
             log.write(out.stdout.encode() + out.stderr.encode())
             line = next(l for l in out.stdout.splitlines() if " msgs/s and " in l)
             rate = float(line.split(" msgs/s and ")[0].rsplit(" ", 1)[1])
@@ -671,7 +691,9 @@ def markdown(res):
              f"Linux {m['kernel']}, data on {m['data_fs']}, fjord {m['revision']}; "
              f"matrix took {res['matrix_s']:.0f} s (scale {res['scale']}, {res['repeat']} runs per figure). MB = 2^20 bytes. "
              "Load = 1-minute load average before the run / cores used by other processes "
-             "during it. Figures are medians of repeated runs (ranges in results.json).")
+             "during it. Figures are medians of repeated runs (ranges in results.json). "
+             "Every run except e2e starts after sync(2), so earlier runs' disk I/O is not in "
+             "its window.")
     L.append("")
     L.append("**Targets**")
     L.append("")
