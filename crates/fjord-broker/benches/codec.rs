@@ -122,7 +122,9 @@ fn encode(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(batch.len() as u64));
     // The broker's frame encoder: the record set is shared, not copied.
     g.bench_function("fetch_response_v12_1MiB", |b| {
-        b.iter(|| black_box(fjord_broker::server::frame::encode(7, 1, 12, &fetch).unwrap()))
+        b.iter(|| {
+            black_box(fjord_broker::server::frame::encode(7, 1, 12, &fetch, Vec::new()).unwrap())
+        })
     });
     let produce = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
         TopicProduceResponse::default().with_name(topic()).with_partition_responses(
@@ -137,7 +139,9 @@ fn encode(c: &mut Criterion) {
     ]));
     g.throughput(Throughput::Elements(1));
     g.bench_function("produce_response_v9_4_partitions", |b| {
-        b.iter(|| black_box(fjord_broker::server::frame::encode(7, 0, 9, &produce).unwrap()))
+        b.iter(|| {
+            black_box(fjord_broker::server::frame::encode(7, 0, 9, &produce, Vec::new()).unwrap())
+        })
     });
     g.finish();
 }

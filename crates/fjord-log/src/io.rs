@@ -273,6 +273,70 @@ fn background(job: Job) {
     }
 }
 
+/// A byte range of a segment file, from [`crate::Log::read_slices`]: batches to be sent from
+/// the page cache without being read into memory first. Holds the file open, so a segment
+/// deleted meanwhile stays readable.
+#[derive(Debug, Clone)]
+pub struct FileSlice {
+    file: Arc<File>,
+    pos: u64,
+    len: usize,
+}
+
+impl FileSlice {
+    pub(crate) fn new(file: Arc<File>, pos: u64, len: usize) -> Self {
+        FileSlice { file, pos, len }
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the slice is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Reads the bytes, for a sender that cannot send from the file.
+    pub fn read(&self) -> io::Result<Vec<u8>> {
+        read_exact_at(&self.file, self.pos, self.len)
+    }
+
+    /// Sends bytes `done..` of the slice to the socket `socket` with one `sendfile` (Linux; a
+    /// `pread` and `write` elsewhere), returning how many went: fewer than asked when the
+    /// socket buffer fills. `WouldBlock` means none fit. `Ok(0)` with bytes left means the file
+    /// was truncated under the slice.
+    pub fn send_to(&self, socket: std::os::fd::BorrowedFd<'_>, done: usize) -> io::Result<usize> {
+        let left = self.len.saturating_sub(done);
+        if left == 0 {
+            return Ok(0);
+        }
+        let offset = offset_of(self.pos, done)?;
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let mut offset = offset;
+            // SAFETY: both descriptors are open for the duration of the call (`socket` is
+            // borrowed, `self.file` owned); `offset` is a live local the kernel updates.
+            let n = unsafe {
+                libc::sendfile(socket.as_raw_fd(), self.file.as_raw_fd(), &mut offset, left)
+            };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(n as usize)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = offset;
+            let data = read_exact_at(&self.file, self.pos + done as u64, left.min(1 << 20))?;
+            let mut socket = File::from(socket.try_clone_to_owned()?);
+            io::Write::write(&mut socket, &data)
+        }
+    }
+}
+
 fn offset_of(pos: u64, delta: usize) -> io::Result<libc::off_t> {
     pos.checked_add(delta as u64)
         .and_then(|p| libc::off_t::try_from(p).ok())

@@ -72,6 +72,7 @@ pub use batch::{
     BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches, validate_keyed_batches,
 };
 pub use error::{BatchError, LogError};
+pub use io::FileSlice;
 pub use log::{AppendInfo, Log, LogConfig, ReadResult};
 pub use record::{BatchRecords, Record, RecordIter, batch_records, iter_records};
 /// Builds an uncompressed magic-v2 batch; the broker uses it for its internal topics.

@@ -9,6 +9,7 @@ use crate::checkpoint::{
     CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, sync_dir, write_marker, write_offset,
 };
 use crate::error::LogError;
+use crate::io::FileSlice;
 use crate::segment::Segment;
 
 /// Settings of one partition's log (Kafka's topic-level `segment.bytes`, `segment.ms`, ...).
@@ -341,6 +342,55 @@ impl Log {
             return Ok(self.empty_read());
         }
         let mut out = Vec::new();
+        for (idx, from, to) in self.read_ranges(offset, max_offset, max_bytes)? {
+            let data = self.segments[idx].read(from, (to - from) as usize)?;
+            if out.is_empty() {
+                out = data;
+            } else {
+                out.extend(data);
+            }
+        }
+        Ok(ReadResult {
+            records: Bytes::from(out),
+            high_watermark: self.high_watermark,
+            log_start_offset: self.log_start_offset,
+            log_end_offset: self.log_end_offset(),
+        })
+    }
+
+    /// [`Log::read`] without reading: the same batches as ranges of segment files, to be sent
+    /// straight from the page cache (`sendfile`). The bytes of a range never change while the
+    /// log is open, except that a truncation can shorten it: a sender must treat a short file
+    /// as an error.
+    pub fn read_slices(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<FileSlice>, LogError> {
+        if offset < self.log_start_offset || offset > self.log_end_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        if offset == self.log_end_offset() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .read_ranges(offset, max_offset, max_bytes)?
+            .into_iter()
+            .map(|(idx, from, to)| self.segments[idx].slice(from, to - from))
+            .collect())
+    }
+
+    /// Where the batches of a read lie: `(segment index, from, to)` byte ranges, in order.
+    /// `offset` must be in range and below the log end offset.
+    fn read_ranges(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<(usize, u64, u64)>, LogError> {
+        let mut ranges = Vec::new();
+        let mut taken = 0usize;
         let idx = self
             .segments
             .partition_point(|s| s.base_offset() <= offset)
@@ -357,9 +407,9 @@ impl Log {
             for item in segment.walk(from) {
                 let (pos, h) = item?;
                 let total = h.total_len();
-                let first = out.is_empty() && to == from;
+                let first = taken == 0 && to == from;
                 if h.last_offset() >= max_offset
-                    || (!first && out.len() + (to - from) as usize + total > max_bytes)
+                    || (!first && taken + (to - from) as usize + total > max_bytes)
                 {
                     done = true;
                     break;
@@ -367,23 +417,14 @@ impl Log {
                 to = pos + total as u64;
             }
             if to > from {
-                let data = segment.read(from, (to - from) as usize)?;
-                if out.is_empty() {
-                    out = data;
-                } else {
-                    out.extend(data);
-                }
+                taken += (to - from) as usize;
+                ranges.push((idx, from, to));
             }
             if !done && idx + 1 < self.segments.len() {
                 start = Some((idx + 1, 0));
             }
         }
-        Ok(ReadResult {
-            records: Bytes::from(out),
-            high_watermark: self.high_watermark,
-            log_start_offset: self.log_start_offset,
-            log_end_offset: self.log_end_offset(),
-        })
+        Ok(ranges)
     }
 
     fn empty_read(&self) -> ReadResult {

@@ -449,6 +449,12 @@ impl Segment {
         self.reserved_to = self.reserved_to.max(self.size);
     }
 
+    /// `len` bytes at `pos` of the file, to be sent without reading them (see
+    /// [`crate::Log::read_slices`]).
+    pub fn slice(&self, pos: u64, len: u64) -> crate::io::FileSlice {
+        crate::io::FileSlice::new(Arc::clone(&self.file), pos, len as usize)
+    }
+
     /// Walks batch headers from the batch boundary `pos`.
     pub fn walk(&self, pos: u64) -> HeaderWalker<'_> {
         HeaderWalker::new(&self.file, &self.log_path, self.size, pos)

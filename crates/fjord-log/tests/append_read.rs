@@ -403,3 +403,31 @@ fn large_segments_reserve_blocks_ahead_and_free_them_when_finished() {
     let log = open(dir.path(), small_config(8 << 20));
     assert_eq!(log.log_end_offset(), end);
 }
+
+#[test]
+fn slices_hold_exactly_the_batches_a_read_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(2000));
+    for i in 0..60 {
+        append(&mut log, 1 + i % 4, i as i64 * 10);
+    }
+    assert!(segment_files(dir.path()).len() > 3);
+    let end = log.log_end_offset();
+    for offset in [0, 1, 5, 37, end - 1, end] {
+        for max_bytes in [1, 100, 1000, 5000, usize::MAX] {
+            for max_offset in [end, end - 3] {
+                let read = log.read(offset, max_offset, max_bytes).unwrap().records;
+                let slices = log.read_slices(offset, max_offset, max_bytes).unwrap();
+                let joined: Vec<u8> = slices.iter().flat_map(|s| s.read().unwrap()).collect();
+                assert_eq!(joined, read.to_vec(), "offset {offset} max {max_bytes}");
+                assert_eq!(slices.iter().map(|s| s.len()).sum::<usize>(), read.len());
+            }
+        }
+    }
+    let spanning = log.read_slices(0, end, usize::MAX).unwrap();
+    assert_eq!(spanning.len(), segment_files(dir.path()).len());
+    assert!(matches!(
+        log.read_slices(end + 1, end, 10),
+        Err(LogError::OffsetOutOfRange { .. })
+    ));
+}

@@ -38,13 +38,16 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
     let stop = crate::server::stopped(ctx.shutdown.clone());
     tokio::pin!(stop);
     loop {
-        let (response, bytes, errors) = read_all(ctx, &req);
+        let (response, bytes, errors, files) = read_all(ctx, &req);
         let now = tokio::time::Instant::now();
         if bytes >= req.min_bytes.max(0) as usize
             || errors
             || now >= deadline
             || *ctx.shutdown.borrow()
         {
+            *ctx.file_records
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = files;
             return response;
         }
         tokio::select! {
@@ -56,8 +59,13 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
 }
 
 /// Reads every requested partition once. Returns the response, the bytes of records in it,
-/// and whether any partition has an error (which ends a long poll at once).
-fn read_all(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, bool) {
+/// whether any partition has an error (which ends a long poll at once), and the file ranges
+/// its placeholder record sets stand for (see [`crate::server::frame::record_set`]).
+fn read_all(
+    ctx: &RequestContext,
+    req: &FetchRequest,
+) -> (FetchResponse, usize, bool, Vec<fjord_log::FileSlice>) {
+    let mut files = Vec::new();
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = ctx.api_version >= 13;
@@ -106,19 +114,36 @@ fn read_all(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, 
                 .with_log_start_offset(st.log.log_start_offset());
             let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: only the first data of the whole response may exceed the limits.
+            // Only where the batches lie is read under the lock; their bytes are sent from the
+            // page cache when the response is written.
             let read = if limit == 0 && total > 0 {
                 None
             } else {
-                Some(st.log.read(fp.fetch_offset, hw, limit.max(1)))
+                Some(st.log.read_slices(fp.fetch_offset, hw, limit.max(1)))
             };
             drop(st);
             match read {
                 None => partitions.push(base),
-                Some(Ok(r)) if total > 0 && r.records.len() > limit => partitions.push(base),
-                Some(Ok(r)) => {
-                    total += r.records.len();
-                    remaining = remaining.saturating_sub(r.records.len());
-                    partitions.push(base.with_records(Some(r.records)));
+                Some(Ok(slices)) => {
+                    let len: usize = slices.iter().map(fjord_log::FileSlice::len).sum();
+                    if total > 0 && len > limit {
+                        partitions.push(base);
+                        continue;
+                    }
+                    match crate::server::frame::record_set(slices, &mut files) {
+                        Ok(records) => {
+                            total += len;
+                            remaining = remaining.saturating_sub(len);
+                            partitions.push(base.with_records(Some(records)));
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %partition.topic, partition = fp.partition, error = %e, "fetch read failed");
+                            any_error = true;
+                            partitions.push(
+                                base.with_error_code(ResponseError::KafkaStorageError.code()),
+                            );
+                        }
+                    }
                 }
                 Some(Err(fjord_log::LogError::OffsetOutOfRange { .. })) => {
                     any_error = true;
@@ -154,5 +179,6 @@ fn read_all(ctx: &RequestContext, req: &FetchRequest) -> (FetchResponse, usize, 
         FetchResponse::default().with_responses(topics),
         total,
         any_error,
+        files,
     )
 }

@@ -43,6 +43,9 @@ pub(crate) struct RequestContext {
     pub fetch_waker: Arc<tokio::sync::Notify>,
     /// Becomes true at shutdown; long polls stop waiting.
     pub shutdown: watch::Receiver<bool>,
+    /// Where a fetch response's placeholder record sets are to be sent from (see
+    /// [`crate::server::frame`]), in response order.
+    pub file_records: std::sync::Mutex<Vec<fjord_log::FileSlice>>,
 }
 
 /// The APIs served and their version ranges. See `docs/api-versions.md`.

@@ -399,6 +399,7 @@ async fn every_advertised_version_is_answered_and_encodes() {
                     client_host: "/127.0.0.1".into(),
                     fetch_waker: Arc::new(tokio::sync::Notify::new()),
                     shutdown: shutdown.clone(),
+                    file_records: Default::default(),
                 };
                 let response = dispatch(&ctx, request)
                     .await

@@ -281,7 +281,7 @@ pub(crate) async fn handle_frame(
             // the client can retry at a version both sides know.
             let body = api::api_versions::unsupported_version_response();
             let body = kafka_protocol::messages::ResponseKind::ApiVersions(body);
-            let response = super::frame::encode(correlation_id, 0, 0, &body)?;
+            let response = super::frame::encode(correlation_id, 0, 0, &body, Vec::new())?;
             return Ok(Handled {
                 response: Some(response),
                 throttle_ms: 0,
@@ -297,6 +297,7 @@ pub(crate) async fn handle_frame(
         client_host: format!("/{}", peer.ip()),
         fetch_waker: Arc::clone(fetch_waker),
         shutdown: shutdown.clone(),
+        file_records: Default::default(),
     };
     let response = api::dispatch(&ctx, *request).await?;
     let throttle_ms = quota_throttle(
@@ -318,8 +319,19 @@ pub(crate) async fn handle_frame(
         api::set_throttle(&mut response, throttle_ms);
     }
     let response_header_version = api_key.response_header_version(version);
-    let response =
-        super::frame::encode(correlation_id, response_header_version, version, &response)?;
+    let files = std::mem::take(
+        &mut *ctx
+            .file_records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    );
+    let response = super::frame::encode(
+        correlation_id,
+        response_header_version,
+        version,
+        &response,
+        files,
+    )?;
     Ok(Handled {
         response: Some(response),
         throttle_ms,

@@ -1,39 +1,113 @@
 //! Response frames written without copying record sets.
 //!
-//! kafka-protocol encodes a whole response into one buffer, so a fetch response used to copy
-//! every record set it carries into that buffer (and the buffer grew by doubling, copying
-//! again). [`encode`] instead hands the encoder a [`ChunkedBuf`] that recognises the record
-//! sets by address as the encoder writes them: the framing goes into small buffers, and each
-//! record set stays the `Bytes` the log read returned, written with the rest by one vectored
-//! write.
+//! kafka-protocol encodes a whole response into one buffer, so a fetch response used to read
+//! every record set from its segment into memory and then copy it into that buffer (which grew
+//! by doubling, copying again). Now:
+//!
+//! * The fetch handler takes from the log only where the batches lie ([`FileSlice`]s) and puts
+//!   a placeholder of the same length in the response ([`record_set`]): a slice of a static
+//!   zero buffer that is never read.
+//! * [`encode`] hands kafka-protocol's encoder a [`ChunkedBuf`] that recognises record sets by
+//!   address as the encoder writes them. Framing goes into small buffers; a placeholder becomes
+//!   a file chunk, and a record set that is real bytes stays its own `Bytes`.
+//! * [`Frame::write_to`] writes framing and bytes with `writev` and file chunks with
+//!   `sendfile`, so the records go from the page cache to the socket without passing through
+//!   the broker's memory.
 
+use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::ops::Range;
+use std::os::fd::AsFd;
 
 use bytes::{BufMut, Bytes, BytesMut, buf::UninitSlice};
+use fjord_log::FileSlice;
 use kafka_protocol::messages::{FetchResponse, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
 
 use super::connection::ConnectionError;
 
-/// Record sets shorter than this are copied: a separate iovec is not worth it.
+/// Record sets shorter than this are read and copied: a separate iovec or `sendfile` call is
+/// not worth it.
 const SHARE_MIN: usize = 4096;
 
 /// Most iovecs passed to one `writev` (Linux's `IOV_MAX` is 1024).
 const MAX_IOVECS: usize = 64;
 
+/// Record sets up to this size are sent from their files; larger ones (a fetch can ask for
+/// more per partition) are read into memory. 64 MiB of zeros in `.bss`: never written or read,
+/// so it costs address space only.
+const PLACEHOLDER_MAX: usize = 64 << 20;
+static PLACEHOLDER: [u8; PLACEHOLDER_MAX] = [0; PLACEHOLDER_MAX];
+
+/// The records of one partition in a fetch response: a placeholder standing for `slices`,
+/// which are appended to `files` (in response order), or the bytes themselves when the set is
+/// small or very large.
+pub(crate) fn record_set(
+    slices: Vec<FileSlice>,
+    files: &mut Vec<FileSlice>,
+) -> std::io::Result<Bytes> {
+    let len: usize = slices.iter().map(FileSlice::len).sum();
+    if (SHARE_MIN..=PLACEHOLDER_MAX).contains(&len) {
+        files.extend(slices);
+        return Ok(Bytes::from_static(&PLACEHOLDER[..len]));
+    }
+    read_slices(&slices)
+}
+
+fn read_slices(slices: &[FileSlice]) -> std::io::Result<Bytes> {
+    match slices {
+        [one] => one.read().map(Bytes::from),
+        many => {
+            let mut out = Vec::with_capacity(many.iter().map(FileSlice::len).sum());
+            for s in many {
+                out.extend(s.read()?);
+            }
+            Ok(out.into())
+        }
+    }
+}
+
+fn is_placeholder(src: &[u8]) -> bool {
+    std::ptr::eq(src.as_ptr(), PLACEHOLDER.as_ptr())
+}
+
+/// One piece of a frame.
+#[derive(Debug, Clone)]
+pub enum Chunk {
+    /// Bytes in memory.
+    Bytes(Bytes),
+    /// A range of a segment file, sent with `sendfile`.
+    File(FileSlice),
+}
+
+impl Chunk {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Chunk::Bytes(b) => b.len(),
+            Chunk::File(f) => f.len(),
+        }
+    }
+
+    /// Whether the chunk is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// An encoded response frame: its size prefix, header and body, as consecutive chunks.
 #[derive(Debug, Default)]
 pub struct Frame {
-    chunks: Vec<Bytes>,
+    chunks: Vec<Chunk>,
 }
 
 impl Frame {
     /// Total length in bytes, size prefix included.
     pub fn len(&self) -> usize {
-        self.chunks.iter().map(Bytes::len).sum()
+        self.chunks.iter().map(Chunk::len).sum()
     }
 
     /// Whether the frame has no bytes (never true for an encoded frame).
@@ -42,68 +116,128 @@ impl Frame {
     }
 
     /// The chunks, in order.
-    pub fn chunks(&self) -> &[Bytes] {
+    pub fn chunks(&self) -> &[Chunk] {
         &self.chunks
     }
 
-    /// The whole frame in one buffer (tests and callers that need contiguous bytes).
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.chunks.concat()
+    /// The whole frame in one buffer, file chunks read (tests and diagnostics).
+    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len());
+        for c in &self.chunks {
+            match c {
+                Chunk::Bytes(b) => out.extend_from_slice(b),
+                Chunk::File(f) => out.extend(f.read()?),
+            }
+        }
+        Ok(out)
     }
 
-    /// Writes the frame with as few vectored writes as the stream takes.
-    pub async fn write_to<W: AsyncWrite + Unpin>(mut self, stream: &mut W) -> std::io::Result<()> {
-        let mut first = 0;
-        while first < self.chunks.len() {
-            let end = (first + MAX_IOVECS).min(self.chunks.len());
-            let slices: Vec<IoSlice<'_>> = self.chunks[first..end]
-                .iter()
-                .map(|c| IoSlice::new(c))
-                .collect();
-            let mut n = stream.write_vectored(&slices).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
-            }
-            // Skip what was written: whole chunks, then the front of a partly written one.
-            while n > 0 && first < self.chunks.len() {
-                let len = self.chunks[first].len();
-                if n >= len {
-                    n -= len;
-                    first += 1;
-                } else {
-                    let rest = self.chunks[first].slice(n..);
-                    self.chunks[first] = rest;
-                    n = 0;
+    /// Writes the frame: runs of bytes with as few vectored writes as the socket takes, file
+    /// chunks with `sendfile`. A file found shorter than its chunk (a truncated segment) is an
+    /// error: the frame cannot be completed, so the caller closes the connection.
+    pub async fn write_to(self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let mut run: Vec<Bytes> = Vec::new();
+        for chunk in self.chunks {
+            match chunk {
+                Chunk::Bytes(b) => run.push(b),
+                Chunk::File(f) => {
+                    write_all_vectored(stream, std::mem::take(&mut run)).await?;
+                    send_file(stream, &f).await?;
                 }
             }
         }
-        Ok(())
+        write_all_vectored(stream, run).await
     }
 }
 
-/// Encodes a whole response frame: size, header, body. Record sets of fetch responses are
-/// shared, not copied.
+/// Writes all of `chunks` with as few vectored writes as `stream` takes.
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    stream: &mut W,
+    mut chunks: Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < chunks.len() {
+        let end = (first + MAX_IOVECS).min(chunks.len());
+        let slices: Vec<IoSlice<'_>> = chunks[first..end].iter().map(|c| IoSlice::new(c)).collect();
+        let mut n = stream.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        // Skip what was written: whole chunks, then the front of a partly written one.
+        while n > 0 && first < chunks.len() {
+            let len = chunks[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                let rest = chunks[first].slice(n..);
+                chunks[first] = rest;
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends all of `file` to `stream` with `sendfile`, waiting for room in the socket buffer.
+async fn send_file(stream: &TcpStream, file: &FileSlice) -> std::io::Result<()> {
+    let mut done = 0;
+    while done < file.len() {
+        match stream.try_io(Interest::WRITABLE, || file.send_to(stream.as_fd(), done)) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "segment file ended {} bytes into a {}-byte record set",
+                        done,
+                        file.len()
+                    ),
+                ));
+            }
+            Ok(n) => done += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => stream.writable().await?,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a whole response frame: size, header, body. Record sets of a fetch response are
+/// not copied: placeholders become the file chunks `files` (in response order), and other
+/// record sets of at least [`SHARE_MIN`] bytes are shared.
 pub fn encode(
     correlation_id: i32,
     header_version: i16,
     version: i16,
     body: &ResponseKind,
+    files: Vec<FileSlice>,
 ) -> Result<Frame, ConnectionError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let shared = match body {
         ResponseKind::Fetch(fetch) => {
-            let mut buf = ChunkedBuf::new(shared_record_sets(fetch));
+            let mut buf = ChunkedBuf::new(shared_record_sets(fetch), files.clone());
             header
                 .encode(&mut buf, header_version)
                 .and_then(|()| fetch.encode(&mut buf, version))
                 .map_err(failed)?;
-            // `None` if the encoder went back into a chunk already handed off (kafka-protocol
-            // does not for a fetch response today): then it is encoded again the plain way.
+            // `None` if the chunks cannot be trusted (the encoder went back into a chunk
+            // already handed off, or the files did not match the placeholders): kafka-protocol
+            // does neither for a fetch response today, but then the record sets are read and
+            // the response is encoded the plain way.
             buf.finish()
         }
         _ => None,
     };
     let Some(mut chunks) = shared else {
+        let filled;
+        let body = match body {
+            ResponseKind::Fetch(fetch) if !files.is_empty() => {
+                filled = ResponseKind::Fetch(fill_placeholders(fetch, files)?);
+                &filled
+            }
+            _ => body,
+        };
         // One buffer, the size written in front once known.
         let mut plain = BytesMut::with_capacity(256);
         plain.put_i32(0);
@@ -112,12 +246,46 @@ pub fn encode(
         let size = frame_size(plain.len() - 4)?;
         plain[..4].copy_from_slice(&size);
         return Ok(Frame {
-            chunks: vec![plain.freeze()],
+            chunks: vec![Chunk::Bytes(plain.freeze())],
         });
     };
-    let size = frame_size(chunks.iter().map(Bytes::len).sum())?;
-    chunks.insert(0, Bytes::copy_from_slice(&size));
+    let size = frame_size(chunks.iter().map(Chunk::len).sum())?;
+    chunks.insert(0, Chunk::Bytes(Bytes::copy_from_slice(&size)));
     Ok(Frame { chunks })
+}
+
+/// `fetch` with every placeholder replaced by the bytes of the files it stands for.
+fn fill_placeholders(
+    fetch: &FetchResponse,
+    files: Vec<FileSlice>,
+) -> Result<FetchResponse, ConnectionError> {
+    let mut files = VecDeque::from(files);
+    let mut fetch = fetch.clone();
+    for p in fetch
+        .responses
+        .iter_mut()
+        .flat_map(|t| t.partitions.iter_mut())
+    {
+        if let Some(r) = p.records.as_mut().filter(|r| is_placeholder(r)) {
+            let slices = take_slices(&mut files, r.len()).ok_or_else(|| {
+                ConnectionError::Encode("fetch record sets do not match their files".into())
+            })?;
+            *r = read_slices(&slices).map_err(failed)?;
+        }
+    }
+    Ok(fetch)
+}
+
+/// The slices at the front of `files` that make up exactly `len` bytes.
+fn take_slices(files: &mut VecDeque<FileSlice>, len: usize) -> Option<Vec<FileSlice>> {
+    let mut taken = Vec::new();
+    let mut sum = 0;
+    while sum < len {
+        let s = files.pop_front()?;
+        sum += s.len();
+        taken.push(s);
+    }
+    (sum == len).then_some(taken)
 }
 
 /// The size prefix of a frame whose rest is `len` bytes.
@@ -131,34 +299,38 @@ fn failed(e: impl std::fmt::Display) -> ConnectionError {
     ConnectionError::Encode(e.to_string())
 }
 
-/// The record sets of a fetch response worth sharing.
+/// The record sets of a fetch response worth sharing (real bytes, not placeholders).
 fn shared_record_sets(fetch: &FetchResponse) -> Vec<Bytes> {
     fetch
         .responses
         .iter()
         .flat_map(|t| t.partitions.iter())
         .filter_map(|p| p.records.clone())
-        .filter(|r| r.len() >= SHARE_MIN)
+        .filter(|r| r.len() >= SHARE_MIN && !is_placeholder(r))
         .collect()
 }
 
 /// A [`ByteBufMut`] that writes into a growing tail buffer, except that a `put_slice` of
-/// exactly one of `shared` (same address and length) becomes a chunk of its own.
+/// exactly one of `shared` (same address and length) becomes a chunk of its own, and one of a
+/// placeholder becomes the next file chunks.
 struct ChunkedBuf {
     shared: Vec<Bytes>,
-    chunks: Vec<Bytes>,
+    files: VecDeque<FileSlice>,
+    chunks: Vec<Chunk>,
     /// Bytes in `chunks`.
     done: usize,
     tail: BytesMut,
-    /// Set when the encoder seeks or reads before `tail`: the chunks are then unusable.
+    /// Set when the encoder seeks or reads before `tail`, or placeholders and files do not
+    /// match: the chunks are then unusable.
     lost: bool,
     scratch: Vec<u8>,
 }
 
 impl ChunkedBuf {
-    fn new(shared: Vec<Bytes>) -> Self {
+    fn new(shared: Vec<Bytes>, files: Vec<FileSlice>) -> Self {
         ChunkedBuf {
             shared,
+            files: files.into(),
             chunks: Vec::new(),
             done: 0,
             tail: BytesMut::with_capacity(256),
@@ -167,25 +339,35 @@ impl ChunkedBuf {
         }
     }
 
-    fn finish(mut self) -> Option<Vec<Bytes>> {
-        if self.lost {
+    fn finish(mut self) -> Option<Vec<Chunk>> {
+        if self.lost || !self.files.is_empty() {
             return None;
         }
         if !self.tail.is_empty() {
-            self.chunks.push(self.tail.freeze());
+            self.chunks.push(Chunk::Bytes(self.tail.freeze()));
         }
         Some(self.chunks)
     }
 
-    fn take_shared(&mut self, src: &[u8]) -> Option<Bytes> {
+    /// The chunks that stand for `src` instead of its bytes, if any.
+    fn take_chunks(&mut self, src: &[u8]) -> Option<Vec<Chunk>> {
         if src.len() < SHARE_MIN {
             return None;
+        }
+        if is_placeholder(src) {
+            return match take_slices(&mut self.files, src.len()) {
+                Some(slices) => Some(slices.into_iter().map(Chunk::File).collect()),
+                None => {
+                    self.lost = true;
+                    None
+                }
+            };
         }
         let at = self
             .shared
             .iter()
             .position(|b| b.as_ptr() == src.as_ptr() && b.len() == src.len())?;
-        Some(self.shared.swap_remove(at))
+        Some(vec![Chunk::Bytes(self.shared.swap_remove(at))])
     }
 }
 
@@ -208,15 +390,15 @@ unsafe impl BufMut for ChunkedBuf {
     }
 
     fn put_slice(&mut self, src: &[u8]) {
-        match self.take_shared(src) {
-            Some(records) => {
+        match self.take_chunks(src) {
+            Some(chunks) => {
                 if !self.tail.is_empty() {
                     let framing = self.tail.split().freeze();
                     self.done += framing.len();
-                    self.chunks.push(framing);
+                    self.chunks.push(Chunk::Bytes(framing));
                 }
-                self.done += records.len();
-                self.chunks.push(records);
+                self.done += src.len();
+                self.chunks.extend(chunks);
             }
             None => self.tail.put_slice(src),
         }
@@ -342,13 +524,13 @@ mod tests {
         for version in 4..=17 {
             let header_version = if version >= 12 { 1 } else { 0 };
             let body = ResponseKind::Fetch(fetch(version, &sizes));
-            let frame = encode(42, header_version, version, &body).unwrap();
+            let frame = encode(42, header_version, version, &body, Vec::new()).unwrap();
             assert_eq!(
-                frame.to_vec(),
+                frame.to_vec().unwrap(),
                 plain(42, header_version, version, &body),
                 "v{version}"
             );
-            assert_eq!(frame.len(), frame.to_vec().len());
+            assert_eq!(frame.len(), frame.to_vec().unwrap().len());
             // Every record set of SHARE_MIN bytes or more is a chunk of its own, the very
             // bytes the response holds: not copied.
             let ResponseKind::Fetch(f) = &body else {
@@ -367,7 +549,7 @@ mod tests {
                     frame
                         .chunks()
                         .iter()
-                        .any(|c| c.as_ptr() == r.as_ptr() && c.len() == r.len()),
+                        .any(|c| matches!(c, Chunk::Bytes(c) if c.as_ptr() == r.as_ptr() && c.len() == r.len())),
                     "v{version}: a {}-byte record set was copied",
                     r.len()
                 );
@@ -380,14 +562,14 @@ mod tests {
         let body = ResponseKind::ApiVersions(
             kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(35),
         );
-        let frame = encode(7, 0, 3, &body).unwrap();
+        let frame = encode(7, 0, 3, &body, Vec::new()).unwrap();
         assert_eq!(frame.chunks().len(), 1);
-        assert_eq!(frame.to_vec(), plain(7, 0, 3, &body));
+        assert_eq!(frame.to_vec().unwrap(), plain(7, 0, 3, &body));
         // A fetch response without large record sets: its framing, and the size.
         let body = ResponseKind::Fetch(fetch(12, &[0, 100]));
-        let frame = encode(7, 1, 12, &body).unwrap();
+        let frame = encode(7, 1, 12, &body, Vec::new()).unwrap();
         assert_eq!(frame.chunks().len(), 2);
-        assert_eq!(frame.to_vec(), plain(7, 1, 12, &body));
+        assert_eq!(frame.to_vec().unwrap(), plain(7, 1, 12, &body));
     }
 
     /// A writer that takes at most `step` bytes per call, vectored or not.
@@ -449,15 +631,136 @@ mod tests {
             (10_000, true),
             (1 << 20, true),
         ] {
-            let frame = encode(1, 1, 16, &body).unwrap();
+            let frame = encode(1, 1, 16, &body, Vec::new()).unwrap();
             assert!(frame.chunks().len() > 2);
             let mut w = Trickle {
                 out: Vec::new(),
                 step,
                 vectored,
             };
-            frame.write_to(&mut w).await.unwrap();
+            let chunks = frame.chunks.into_iter().map(|c| match c {
+                Chunk::Bytes(b) => b,
+                Chunk::File(_) => unreachable!("no files in this frame"),
+            });
+            write_all_vectored(&mut w, chunks.collect()).await.unwrap();
             assert_eq!(w.out, expected, "step {step}");
         }
+    }
+
+    /// A log in `dir` holding `batches` batches of 40 records of 100 bytes (about 4.6 KiB
+    /// each), in segments of about 3 batches.
+    fn log_with(dir: &std::path::Path, batches: usize) -> fjord_log::Log {
+        let config = fjord_log::LogConfig {
+            segment_bytes: 14_000,
+            ..fjord_log::LogConfig::default()
+        };
+        let mut log = fjord_log::Log::open(dir, config, 0).unwrap();
+        let value = [b'r'; 100];
+        for b in 0..batches {
+            let records: Vec<_> = (0..40)
+                .map(|i| (None, Some(&value[..]), (b * 40 + i) as i64))
+                .collect();
+            let batch = fjord_log::build_batch(0, &records);
+            let headers = fjord_log::validate_batches(&batch).unwrap();
+            log.append(&batch, &headers, 0, 0).unwrap();
+        }
+        log.set_high_watermark(log.log_end_offset());
+        log
+    }
+
+    /// A fetch response of two partitions whose record sets come from `log`: one spanning
+    /// segments, one small; placeholders where [`record_set`] puts them.
+    fn fetch_from(log: &fjord_log::Log) -> (ResponseKind, ResponseKind, Vec<FileSlice>) {
+        let end = log.log_end_offset();
+        let mut files = Vec::new();
+        let mut with_bytes = Vec::new();
+        let mut partitions = Vec::new();
+        for (i, (offset, max)) in [(0, 30_000), (end - 1, 10)].into_iter().enumerate() {
+            let slices = log.read_slices(offset, end, max).unwrap();
+            with_bytes.push(read_slices(&slices).unwrap());
+            let records = record_set(slices, &mut files).unwrap();
+            partitions.push(
+                PartitionData::default()
+                    .with_partition_index(i as i32)
+                    .with_records(Some(records)),
+            );
+        }
+        let response = |partitions: Vec<PartitionData>| {
+            ResponseKind::Fetch(FetchResponse::default().with_responses(vec![
+                FetchableTopicResponse::default()
+                    .with_topic(TopicName(StrBytes::from_static_str("t")))
+                    .with_partitions(partitions),
+            ]))
+        };
+        let real = partitions
+            .iter()
+            .zip(with_bytes)
+            .map(|(p, b)| p.clone().with_records(Some(b)))
+            .collect();
+        (response(partitions), response(real), files)
+    }
+
+    #[tokio::test]
+    async fn record_sets_are_sent_from_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with(dir.path(), 12);
+        let (body, real, files) = fetch_from(&log);
+        assert!(files.len() >= 2, "the first record set spans segments");
+        let frame = encode(9, 0, 11, &body, files.clone()).unwrap();
+        let files_in_frame = frame
+            .chunks()
+            .iter()
+            .filter(|c| matches!(c, Chunk::File(_)))
+            .count();
+        assert_eq!(files_in_frame, files.len());
+        let expected = plain(9, 0, 11, &real);
+        assert_eq!(frame.to_vec().unwrap(), expected);
+
+        // Over a real socket: writev for the framing, sendfile for the records.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let reader = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut s, &mut got)
+                .await
+                .unwrap();
+            got
+        });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        frame.write_to(&mut stream).await.unwrap();
+        drop(stream);
+        assert_eq!(reader.await.unwrap(), expected);
+
+        // Files that do not match the placeholders are refused, never sent as zeros.
+        let mismatched = files[1..].to_vec();
+        assert!(encode(9, 0, 11, &body, mismatched).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_segment_truncated_under_a_frame_fails_the_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = log_with(dir.path(), 2);
+        let (body, _, files) = fetch_from(&log);
+        let frame = encode(9, 0, 11, &body, files).unwrap();
+        drop(log);
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "log") {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_len(100)
+                    .unwrap();
+            }
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept = tokio::spawn(async move { listener.accept().await.unwrap() });
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let _peer = accept.await.unwrap();
+        let err = frame.write_to(&mut stream).await.unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof, "{err}");
     }
 }
