@@ -744,14 +744,16 @@ def markdown(res):
         L.append("")
     L.append("**Consume** from the beginning (`fjord perf consume`, no group; fetch = after the first record)")
     L.append("")
-    L.append("| records x size | partitions | fetch MB/s | fetch records/s | overall MB/s | first record ms | % loopback | % page-cache read | load |")
-    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+    L.append("| records x size | partitions | fetch MB/s | fetch records/s | overall MB/s | first record ms | % loopback | % page-cache read | broker CPU-s/GB read | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in R["consume"]:
+        cpu = r["broker_cpu_s"] / (r["records"] * r["size"] / 1e9)
         L.append(
             f"| {r['records']:,} x {r['size']} B | {r['partitions']} | {r['fetch_mb_per_sec']:.1f} | "
             f"{r['fetch_records_per_sec']:,.0f} | {r['mb_per_sec']:.1f} | {r['first_record_ms']:.0f} | "
             f"{100 * r['fetch_mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
-            f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {load_cell(r)} |")
+            f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {cpu:.2f} | "
+            f"{load_cell(r)} |")
     L.append("")
     L.append("**End-to-end latency** (`fjord perf e2e`, 1 KiB records, from scheduled send to consumer receipt)")
     L.append("")
