@@ -366,4 +366,32 @@ mod tests {
         start_writeback(&file, 0, 4 + expected.len() as u64).unwrap();
         start_writeback_in_background(&std::sync::Arc::new(file), 0, 4);
     }
+
+    /// Bytes of disk the file occupies.
+    fn allocated(file: &File) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        file.metadata().unwrap().blocks() * 512
+    }
+
+    #[test]
+    fn a_released_reservation_frees_its_blocks_and_ignores_later_requests() {
+        let file = Arc::new(tempfile::tempfile().unwrap());
+        file.write_all_at(&[7u8; 5000], 0).unwrap();
+        let reservation = Reservation::new(Arc::clone(&file));
+        reservation.allocate(4096, 1 << 20);
+        assert!(allocated(&file) >= 1 << 20, "{}", allocated(&file));
+        assert_eq!(
+            file.metadata().unwrap().len(),
+            5000,
+            "the size does not change"
+        );
+        reservation.release(5000, 4096 + (1 << 20)).unwrap();
+        assert!(allocated(&file) <= 8192, "{}", allocated(&file));
+        // A request queued before the release and run after it allocates nothing.
+        reservation.allocate(8192, 1 << 20);
+        assert!(allocated(&file) <= 8192, "{}", allocated(&file));
+        let mut data = vec![0u8; 5000];
+        file.read_exact_at(&mut data, 0).unwrap();
+        assert!(data.iter().all(|&b| b == 7), "the data is untouched");
+    }
 }
