@@ -9,6 +9,7 @@ set -euo pipefail
 RUNS="${1:-4}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FJORD="${2:-$ROOT/target/release/fjord}"
+mkdir -p "$ROOT/target"
 for run in $(seq "$RUNS"); do
     data="$(mktemp -d "$ROOT/target/e2e-tail.XXXXXX")"
     out="$data.out"
