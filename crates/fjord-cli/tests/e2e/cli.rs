@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::clients::consume_all;
-use crate::harness::{BrokerProcess, wait_exit};
+use crate::harness::{BrokerProcess, refusing_port, wait_exit};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const WARNING: &str = "WARNING: Due to limitations in metric names, topics with a period ('.') or underscore ('_') could collide. To avoid issues it is best to use either, but not both.";
@@ -1131,12 +1131,7 @@ fn get_offsets_latest_earliest_and_by_time() {
 
 #[test]
 fn unreachable_broker_is_a_clear_error_within_seconds() {
-    // A port that refuses connections: bound, then closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (refusing, port) = refusing_port();
     let addr = format!("127.0.0.1:{port}");
     let t = Tools::new(Via::Fjord, &addr);
     let want = format!("Error: cannot reach the broker at {addr} within 2s");
@@ -1184,6 +1179,7 @@ fn unreachable_broker_is_a_clear_error_within_seconds() {
         out.stderr
     );
     assert!(started.elapsed() < Duration::from_secs(15));
+    drop(refusing);
 }
 
 #[test]
@@ -1332,11 +1328,7 @@ fn config_files_isolation_level_and_skip_message_on_error() {
 
 #[test]
 fn command_config_timeout_is_honoured() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (refusing, port) = refusing_port();
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("admin.properties");
     std::fs::write(&conf, "default.api.timeout.ms=1000\n").unwrap();
@@ -1355,4 +1347,5 @@ fn command_config_timeout_is_honoured() {
         out.stderr
     );
     assert!(started.elapsed() < Duration::from_secs(8));
+    drop(refusing);
 }

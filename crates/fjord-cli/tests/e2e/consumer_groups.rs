@@ -16,7 +16,7 @@ use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::clients::{create_topic, producer};
-use crate::harness::{BrokerProcess, wait_exit, wait_for};
+use crate::harness::{BrokerProcess, refusing_port, wait_exit, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(60);
 const OFFSETS_HEADER: [&str; 9] = [
@@ -857,11 +857,7 @@ fn delete_groups_and_offsets() {
 
 #[test]
 fn usage_errors_and_unreachable_broker() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let (_refusing, port) = refusing_port();
     let addr = format!("127.0.0.1:{port}");
     let out = cg(&addr, &["--list", "--timeout", "2000"]).failed();
     assert!(

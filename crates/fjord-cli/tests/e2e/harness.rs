@@ -80,6 +80,18 @@ impl Drop for BrokerProcess {
 }
 
 /// Waits for a child to exit within `limit`; panics otherwise.
+/// A local port that refuses connections for as long as the returned socket lives: bound but
+/// never listening. (Binding a listener and closing it again let a broker of a test running
+/// in parallel take the port, and a tool expected to fail then reached that broker.)
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("address"))
+        .expect("bind");
+    let port = socket.local_addr().expect("local address").port();
+    (socket, port)
+}
+
 pub fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
