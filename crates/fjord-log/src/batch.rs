@@ -235,10 +235,12 @@ fn validate(buf: &[u8], keys_required: bool) -> Result<Vec<BatchHeader>, BatchEr
                 ),
             });
         }
+        // `parse_at` checked that a batch is at least a header long.
+        let body = batch.get(BATCH_HEADER_LEN..).unwrap_or_default();
         if header.compression() == 0 {
-            check_records(batch, &header, position, keys_required)?;
+            check_records(batch, body, &header, position, keys_required)?;
         } else {
-            check_compressed_records(batch, &header, position, keys_required)?;
+            check_compressed_records(body, &header, position, keys_required)?;
         }
         headers.push(header);
         position += total;
@@ -246,17 +248,15 @@ fn validate(buf: &[u8], keys_required: bool) -> Result<Vec<BatchHeader>, BatchEr
     Ok(headers)
 }
 
-/// Checks the records of an uncompressed batch: they parse, offset deltas run `0..n-1` (and
-/// each has a key, if `keys_required`).
+/// Checks the records of an uncompressed batch (`body`, its records section): they parse,
+/// offset deltas run `0..n-1` (and each has a key, if `keys_required`).
 fn check_records(
     batch: &[u8],
+    body: &[u8],
     header: &BatchHeader,
     position: usize,
     keys_required: bool,
 ) -> Result<(), BatchError> {
-    let body = batch
-        .get(BATCH_HEADER_LEN..header.total_len())
-        .unwrap_or_default();
     if crate::record::records_are_valid(body, header.records_count, keys_required) {
         return Ok(());
     }
@@ -294,16 +294,14 @@ fn check_records(
 /// Checks the records of a compressed batch as Kafka does on produce: the records section
 /// decompresses, and the records in it pass the same checks as an uncompressed batch's. A
 /// batch that does not is refused rather than stored for consumers to fail on. Decompression
-/// is streamed and stops after [`crate::codec::MAX_DECOMPRESSED`] bytes.
+/// is streamed and stops after [`crate::codec::MAX_DECOMPRESSED`] bytes. `body` is the batch's
+/// records section.
 fn check_compressed_records(
-    batch: &[u8],
+    body: &[u8],
     header: &BatchHeader,
     position: usize,
     keys_required: bool,
 ) -> Result<(), BatchError> {
-    let body = batch
-        .get(BATCH_HEADER_LEN..header.total_len())
-        .unwrap_or_default();
     let limit = crate::codec::MAX_DECOMPRESSED as u64;
     let valid = |keys_required| {
         crate::codec::reader(header.compression(), body).map(|reader| {

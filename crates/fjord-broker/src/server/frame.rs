@@ -76,7 +76,7 @@ fn is_placeholder(src: &[u8]) -> bool {
 
 /// One piece of a frame.
 #[derive(Debug, Clone)]
-pub enum Chunk {
+enum Chunk {
     /// Bytes in memory.
     Bytes(Bytes),
     /// A range of a segment file, sent with `sendfile`.
@@ -84,54 +84,21 @@ pub enum Chunk {
 }
 
 impl Chunk {
-    /// Length in bytes.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         match self {
             Chunk::Bytes(b) => b.len(),
             Chunk::File(f) => f.len(),
         }
     }
-
-    /// Whether the chunk is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// An encoded response frame: its size prefix, header and body, as consecutive chunks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Frame {
     chunks: Vec<Chunk>,
 }
 
 impl Frame {
-    /// Total length in bytes, size prefix included.
-    pub fn len(&self) -> usize {
-        self.chunks.iter().map(Chunk::len).sum()
-    }
-
-    /// Whether the frame has no bytes (never true for an encoded frame).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The chunks, in order.
-    pub fn chunks(&self) -> &[Chunk] {
-        &self.chunks
-    }
-
-    /// The whole frame in one buffer, file chunks read (tests and diagnostics).
-    pub fn to_vec(&self) -> std::io::Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(self.len());
-        for c in &self.chunks {
-            match c {
-                Chunk::Bytes(b) => out.extend_from_slice(b),
-                Chunk::File(f) => out.extend(f.read()?),
-            }
-        }
-        Ok(out)
-    }
-
     /// Writes the frame: runs of bytes with as few vectored writes as the socket takes, file
     /// chunks with `sendfile`. A file found shorter than its chunk (a truncated segment) is an
     /// error: the frame cannot be completed, so the caller closes the connection.
@@ -443,6 +410,28 @@ mod tests {
     use kafka_protocol::protocol::StrBytes;
     use std::pin::Pin;
     use std::task::{Context, Poll};
+
+    impl Frame {
+        fn len(&self) -> usize {
+            self.chunks.iter().map(Chunk::len).sum()
+        }
+
+        fn chunks(&self) -> &[Chunk] {
+            &self.chunks
+        }
+
+        /// The whole frame in one buffer, file chunks read.
+        fn to_vec(&self) -> std::io::Result<Vec<u8>> {
+            let mut out = Vec::with_capacity(self.len());
+            for c in &self.chunks {
+                match c {
+                    Chunk::Bytes(b) => out.extend_from_slice(b),
+                    Chunk::File(f) => out.extend(f.read()?),
+                }
+            }
+            Ok(out)
+        }
+    }
 
     /// The frame the plain encoder makes: one buffer, records copied in.
     fn plain(
