@@ -305,6 +305,42 @@ def test_fetch_returns_batch_larger_than_fetch_limits(bootstrap, admin, topic):
     assert [len(r.value) for r in got] == [300_000, 5]
 
 
+def test_record_sets_spanning_segments_reach_every_client(kcat_bin, bootstrap, admin, topic):
+    """Fetch responses whose record sets are sent from the segment files (sendfile: sets of
+    4 KiB and more, here spanning several 64 KiB segments) arrive intact in every client."""
+    import subprocess
+
+    ck_create_topic(admin, topic, config={"segment.bytes": "65536"})
+    records = [{"value": f"{i:06d}".encode() + b"v" * 200} for i in range(2000)]
+    ck_produce(bootstrap, topic, records, **{"batch.num.messages": 50})
+    expected = [r["value"] for r in records]
+
+    assert [r.value for r in ck_consume(bootstrap, topic, [0], expected=2000)] == expected
+
+    from kafka import KafkaConsumer
+    from kafka import TopicPartition as KpTP
+
+    kc = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    try:
+        tp = KpTP(topic, 0)
+        kc.assign([tp])
+        kc.seek_to_beginning(tp)
+        seen = []
+        deadline = time.monotonic() + 30
+        while len(seen) < 2000 and time.monotonic() < deadline:
+            for msgs in kc.poll(timeout_ms=200).values():
+                seen.extend(m.value for m in msgs)
+        assert seen == expected
+    finally:
+        kc.close()
+
+    out = subprocess.run(
+        [kcat_bin, "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%s\\n"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60, check=True,
+    ).stdout
+    assert out.split(b"\n")[:-1] == expected
+
+
 def test_concurrent_producers_get_distinct_offsets(bootstrap, admin, topic):
     ck_create_topic(admin, topic)
     results = {}
