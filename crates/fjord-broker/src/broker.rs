@@ -574,10 +574,10 @@ impl Broker {
     pub fn housekeeping(&self, retention_due: bool) {
         let now = now_ms();
         for p in self.all_partitions() {
-            let mut st = p.lock();
-            if let Err(e) = st.flush_if_due(now) {
+            if let Err(e) = p.flush_if_due(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }
+            let mut st = p.lock();
             if let Err(e) = st.log.maybe_roll(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "roll failed");
             }

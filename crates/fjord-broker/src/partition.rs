@@ -6,6 +6,7 @@
 //! cache, never across an `.await`.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -31,6 +32,11 @@ pub struct Partition {
     state: Mutex<PartitionState>,
     /// Long-polling fetches waiting for an append here (one entry per connection at most).
     waiters: Mutex<Vec<Arc<Notify>>>,
+    /// Every offset below this one has been fsynced by a flush job (see [`Partition::flush_through`]).
+    durable: AtomicI64,
+    /// Held by the one flush job running for this partition (group commit).
+    flushing: Arc<tokio::sync::Mutex<()>>,
+    flush_jobs: AtomicU64,
 }
 
 /// The mutable part of a partition.
@@ -102,6 +108,83 @@ impl Partition {
             index,
             state: Mutex::new(state),
             waiters: Mutex::new(Vec::new()),
+            durable: AtomicI64::new(0),
+            flushing: Arc::new(tokio::sync::Mutex::new(())),
+            flush_jobs: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns once every offset below `offset` is on disk (fsynced), for `flush.messages`.
+    ///
+    /// Group commit: one flush job runs per partition at a time, outside the partition lock,
+    /// so appends go on while it syncs; a caller that finds a job running waits for it, and
+    /// if that job did not cover `offset` the next one covers every append made meanwhile —
+    /// one fsync for all of them instead of one each under the lock.
+    pub async fn flush_through(self: &Arc<Self>, offset: i64) -> Result<(), LogError> {
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let turn = Arc::clone(&self.flushing).lock_owned().await;
+        if self.durable.load(Ordering::Acquire) >= offset {
+            return Ok(());
+        }
+        let partition = Arc::clone(self);
+        // The guard moves into the blocking task, so a caller that goes away (its connection
+        // closed) cannot let a second job start while this one is still syncing.
+        let job = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            partition.flush_now()
+        });
+        match job.await {
+            Ok(result) => result,
+            Err(e) => Err(LogError::Io {
+                op: "fsync",
+                path: self.lock().log.dir().to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            }),
+        }
+    }
+
+    /// Every offset below this one has been fsynced by a flush job.
+    pub fn durable_offset(&self) -> i64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
+    /// Flush jobs run so far (fsync rounds; each may cover many appends).
+    pub fn flush_jobs(&self) -> u64 {
+        self.flush_jobs.load(Ordering::Relaxed)
+    }
+
+    /// Runs one flush job now, blocking: takes the changed files under the lock, fsyncs them
+    /// without it, and records the result. The caller must hold the `flushing` turn.
+    fn flush_now(&self) -> Result<(), LogError> {
+        let job = self.lock().log.begin_flush();
+        self.flush_jobs.fetch_add(1, Ordering::Relaxed);
+        let synced = job.sync();
+        let end = job.end_offset();
+        let mut st = self.lock();
+        st.log.finish_flush(job, synced)?;
+        st.last_flush_ms = crate::broker::now_ms();
+        drop(st);
+        self.durable.fetch_max(end, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Fsyncs when `flush.ms` has passed since the last flush with data pending. Skips the
+    /// round when a flush job is running (it is flushing already). Blocking.
+    pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
+        let due = {
+            let st = self.lock();
+            st.config.flush_ms.is_some_and(|ms| {
+                st.log.unflushed_messages() > 0 && now_ms - st.last_flush_ms >= ms
+            })
+        };
+        if !due {
+            return Ok(());
+        }
+        match Arc::clone(&self.flushing).try_lock_owned() {
+            Ok(_turn) => self.flush_now(),
+            Err(_) => Ok(()),
         }
     }
 
@@ -176,9 +259,6 @@ impl PartitionState {
         self.log.set_high_watermark(leo);
         if header.producer_id >= 0 {
             self.remember_batch(&header, info.first_offset);
-        }
-        if self.log.unflushed_messages() == 0 {
-            self.last_flush_ms = now_ms;
         }
         Ok(AppendOutcome::Appended(info))
     }
@@ -279,18 +359,6 @@ impl PartitionState {
         }
         Ok(None)
     }
-
-    /// Fsyncs when `flush.ms` has passed since the last flush with data pending.
-    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<(), LogError> {
-        if let Some(ms) = self.config.flush_ms
-            && self.log.unflushed_messages() > 0
-            && now_ms - self.last_flush_ms >= ms
-        {
-            self.log.flush()?;
-            self.last_flush_ms = now_ms;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -324,6 +392,84 @@ mod tests {
     fn append(s: &mut PartitionState, b: Vec<u8>) -> Result<AppendOutcome, AppendError> {
         let headers = fjord_log::validate_batches(&b).unwrap();
         s.append(&b, &headers[0], 0, 10)
+    }
+
+    fn flushing_partition(dir: &std::path::Path) -> Arc<Partition> {
+        let mut st = state(dir);
+        st.config.log.flush_interval_messages = Some(1);
+        st.log.set_config(st.config.log.clone());
+        let PartitionState { log, config, .. } = st;
+        Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log, config, 0))
+    }
+
+    fn append_one(p: &Partition) -> i64 {
+        let b = fjord_log::testing::build_batch(0, &[(None, Some(&b"v"[..]), 1)]);
+        let headers = fjord_log::validate_batches(&b).unwrap();
+        let mut st = p.lock();
+        assert!(matches!(
+            st.append(&b, &headers[0], 0, 10),
+            Ok(AppendOutcome::Appended(_))
+        ));
+        assert!(st.log.flush_due());
+        st.log.log_end_offset()
+    }
+
+    #[tokio::test]
+    async fn one_flush_job_covers_every_append_made_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = flushing_partition(dir.path());
+        let ends: Vec<i64> = (0..10).map(|_| append_one(&p)).collect();
+        let waits: Vec<_> = ends
+            .iter()
+            .map(|&end| {
+                let p = Arc::clone(&p);
+                tokio::spawn(async move { p.flush_through(end).await })
+            })
+            .collect();
+        for w in waits {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(p.durable_offset(), 10);
+        assert_eq!(p.flush_jobs(), 1, "ten waiting appends, one fsync");
+        assert!(!p.lock().log.flush_due());
+        // Already durable: no new job.
+        p.flush_through(10).await.unwrap();
+        assert_eq!(p.flush_jobs(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn appends_during_a_flush_are_covered_by_the_next_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = flushing_partition(dir.path());
+        let mut waits = Vec::new();
+        for _ in 0..200 {
+            let end = append_one(&p);
+            let q = Arc::clone(&p);
+            waits.push((end, tokio::spawn(async move { q.flush_through(end).await })));
+            tokio::task::yield_now().await;
+        }
+        for (end, w) in waits {
+            w.await.unwrap().unwrap();
+            assert!(p.durable_offset() >= end);
+        }
+        assert_eq!(p.durable_offset(), 200);
+        let jobs = p.flush_jobs();
+        assert!((1..=200).contains(&jobs), "{jobs} jobs");
+        assert!(!p.lock().log.flush_due());
+    }
+
+    #[test]
+    fn flush_ms_skips_while_a_job_runs_and_flushes_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = flushing_partition(dir.path());
+        p.lock().config.flush_ms = Some(5);
+        append_one(&p);
+        let turn = Arc::clone(&p.flushing).try_lock_owned().unwrap();
+        p.flush_if_due(100).unwrap();
+        assert_eq!(p.flush_jobs(), 0, "a running job is flushing already");
+        drop(turn);
+        p.flush_if_due(100).unwrap();
+        assert_eq!((p.flush_jobs(), p.durable_offset()), (1, 1));
     }
 
     #[test]

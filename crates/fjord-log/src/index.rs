@@ -15,6 +15,7 @@ use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::LogError;
 
@@ -84,7 +85,8 @@ impl IndexEntry for TimeEntry {
 #[derive(Debug)]
 pub(crate) struct IndexFile<E> {
     path: PathBuf,
-    file: File,
+    /// Shared with flush jobs that fsync it outside the partition lock.
+    file: Arc<File>,
     entries: Vec<E>,
     /// False when the file was missing or its length was not a whole number of entries.
     intact: bool,
@@ -104,7 +106,7 @@ impl<E: IndexEntry> IndexFile<E> {
         let intact = existed && bytes.len() % E::SIZE == 0;
         Ok(IndexFile {
             path,
-            file,
+            file: Arc::new(file),
             entries,
             intact,
         })
@@ -115,7 +117,7 @@ impl<E: IndexEntry> IndexFile<E> {
         let file = open_rw(&path, true)?;
         Ok(IndexFile {
             path,
-            file,
+            file: Arc::new(file),
             entries: Vec::new(),
             intact: true,
         })
@@ -176,6 +178,11 @@ impl<E: IndexEntry> IndexFile<E> {
         self.file
             .sync_data()
             .map_err(LogError::io("fsync", &self.path))
+    }
+
+    /// The open file (for a flush job that fsyncs it outside the partition lock).
+    pub fn file(&self) -> &Arc<File> {
+        &self.file
     }
 
     /// The file path.

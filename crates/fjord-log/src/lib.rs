@@ -39,7 +39,9 @@
 //! rolls a new segment if the active one is full or old, writes each batch as its patched first
 //! 16 bytes followed by the caller's bytes with one vectored positional write (no copy; a killed
 //! process loses nothing that was acknowledged), and updates the indexes. Fsyncs happen on
-//! [`Log::flush`] or every `flush_interval_messages` records; every 8 MiB appended to a segment
+//! [`Log::flush`], or when [`Log::flush_due`] says `flush_interval_messages` records wait and the
+//! caller flushes (group commit: [`Log::begin_flush`] under the lock, [`FlushJob::sync`] outside
+//! it, [`Log::finish_flush`] under it again); every 8 MiB appended to a segment
 //! the kernel is asked to start writing it back, so dirty page cache never piles up.
 //!
 //! **Read**: [`Log::read`] finds the segment by base offset, the nearest index entry at or
@@ -57,6 +59,7 @@ mod batch;
 mod checkpoint;
 pub mod codec;
 mod error;
+mod flush;
 mod index;
 mod io;
 mod log;
@@ -72,6 +75,7 @@ pub use batch::{
     BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches, validate_keyed_batches,
 };
 pub use error::{BatchError, LogError};
+pub use flush::FlushJob;
 pub use io::FileSlice;
 pub use log::{AppendInfo, Log, LogConfig, ReadResult};
 pub use record::{BatchRecords, Record, RecordIter, batch_records, iter_records};

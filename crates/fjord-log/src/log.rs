@@ -88,6 +88,8 @@ pub struct Log {
     pub(crate) unflushed: u64,
     /// Files were created or removed since the directory was last fsynced.
     pub(crate) dir_dirty: bool,
+    /// [`crate::FlushJob`]s taken and not yet finished.
+    pub(crate) flushes_in_flight: u32,
 }
 
 impl Log {
@@ -167,8 +169,9 @@ impl Log {
     /// positional write to the active segment, so they are in the page cache (and survive a
     /// process crash) when this returns. Rolls to a new segment first when the active one is
     /// not empty and would exceed `segment_bytes` (or 32-bit index limits), or when its first
-    /// append is `roll_ms` older than `now_ms`. Updates the indexes and fsyncs once
-    /// `flush_interval_messages` records are unflushed.
+    /// append is `roll_ms` older than `now_ms`. Updates the indexes. Never fsyncs: the caller
+    /// flushes when [`Log::flush_due`] says so (with [`Log::flush`], or outside its lock with
+    /// [`Log::begin_flush`]).
     pub fn append(
         &mut self,
         batches: &[u8],
@@ -245,13 +248,6 @@ impl Log {
         self.active_mut()
             .append(&parts, batches.len() as u64, &assigned, interval, now_ms)?;
         self.unflushed += records;
-        if self
-            .config
-            .flush_interval_messages
-            .is_some_and(|n| self.unflushed >= n)
-        {
-            self.flush()?;
-        }
         Ok(AppendInfo {
             first_offset,
             last_offset,
@@ -308,7 +304,7 @@ impl Log {
         // even when no flush policy is configured.
         if let Some(finished) = self.segments.last_mut() {
             finished.release_reservation();
-            finished.flush()?;
+            finished.flush(self.flushes_in_flight > 0)?;
         }
         if self.recovery_point < base {
             write_offset(&self.dir, RECOVERY_POINT_FILE, base)?;
@@ -439,8 +435,9 @@ impl Log {
     /// Fsyncs every segment changed since the last flush (data and indexes), then advances the
     /// persisted recovery point to the log end offset.
     pub fn flush(&mut self) -> Result<(), LogError> {
+        let force = self.flushes_in_flight > 0;
         for segment in &mut self.segments {
-            segment.flush()?;
+            segment.flush(force)?;
         }
         if self.dir_dirty {
             sync_dir(&self.dir)?;

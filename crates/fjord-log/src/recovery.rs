@@ -144,6 +144,7 @@ impl Log {
             },
             unflushed: 0,
             dir_dirty: true,
+            flushes_in_flight: 0,
         };
         log.high_watermark = log.log_end_offset();
         let first_ts = log.active().first_batch_max_timestamp()?;

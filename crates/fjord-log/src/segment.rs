@@ -518,9 +518,10 @@ impl Segment {
         }
     }
 
-    /// Fsyncs data and indexes if anything changed since the last flush.
-    pub fn flush(&mut self) -> Result<(), LogError> {
-        if self.dirty {
+    /// Fsyncs data and indexes if anything changed since the last flush, or always when
+    /// `force` is set (a flush job may have taken the changes and still be syncing them).
+    pub fn flush(&mut self, force: bool) -> Result<(), LogError> {
+        if self.dirty || force {
             self.file
                 .sync_data()
                 .map_err(LogError::io("fsync", &self.log_path))?;
@@ -529,6 +530,28 @@ impl Segment {
             self.dirty = false;
         }
         Ok(())
+    }
+
+    /// When anything changed since the last flush, marks the segment clean and returns its
+    /// files, which the caller must fsync (see [`crate::FlushJob`]).
+    pub fn take_dirty_files(&mut self) -> Option<[(Arc<File>, &Path); 3]> {
+        if !self.dirty {
+            return None;
+        }
+        self.dirty = false;
+        Some([
+            (Arc::clone(&self.file), self.log_path.as_path()),
+            (
+                Arc::clone(self.offset_index.file()),
+                self.offset_index.path(),
+            ),
+            (Arc::clone(self.time_index.file()), self.time_index.path()),
+        ])
+    }
+
+    /// Marks the segment as changed since the last flush (a flush job that took its files failed).
+    pub fn mark_dirty(&mut self) {
+        self.dirty = true;
     }
 
     /// Deletes the segment's files.

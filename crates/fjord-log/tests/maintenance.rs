@@ -181,8 +181,13 @@ fn flush_by_message_count_and_recovery_point() {
     let mut log = open(dir.path(), config);
     append(&mut log, 3, 0);
     assert_eq!(log.unflushed_messages(), 3);
+    assert!(!log.flush_due());
     append(&mut log, 3, 0);
-    assert_eq!(log.unflushed_messages(), 0);
+    // Appends never fsync; the caller flushes when the count is reached.
+    assert_eq!(log.unflushed_messages(), 6);
+    assert!(log.flush_due());
+    log.flush().unwrap();
+    assert!(!log.flush_due());
     let point = std::fs::read_to_string(dir.path().join("recovery-point")).unwrap();
     assert_eq!(point.trim(), "6");
     append(&mut log, 1, 0);
@@ -242,4 +247,57 @@ fn delete_removes_the_directory() {
     assert_eq!(log.dir(), path);
     log.delete().unwrap();
     assert!(!path.exists());
+}
+
+#[test]
+fn flush_job_covers_appends_before_it_and_leaves_later_ones_dirty() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush_interval_messages: Some(2),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    append(&mut log, 2, 0);
+    assert!(log.flush_due());
+    let job = log.begin_flush();
+    assert_eq!(job.end_offset(), 2);
+    // The active segment's log and two indexes (open already synced the directory).
+    assert_eq!(job.file_count(), 3);
+    assert!(!log.flush_due(), "the job took the pending records");
+    // An append while the job is syncing (the lock is free) is not covered by it.
+    append(&mut log, 1, 0);
+    job.sync().unwrap();
+    log.finish_flush(job, Ok(())).unwrap();
+    assert_eq!(log.unflushed_messages(), 1);
+    let next = log.begin_flush();
+    assert_eq!((next.end_offset(), next.file_count()), (3, 3));
+    next.sync().unwrap();
+    log.finish_flush(next, Ok(())).unwrap();
+    let idle = log.begin_flush();
+    assert_eq!((idle.end_offset(), idle.file_count()), (3, 0));
+    log.finish_flush(idle, Ok(())).unwrap();
+}
+
+#[test]
+fn failed_flush_job_leaves_everything_to_flush_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        flush_interval_messages: Some(3),
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    append(&mut log, 3, 0);
+    let job = log.begin_flush();
+    let files = job.file_count();
+    let failed = Err(LogError::Io {
+        op: "fsync",
+        path: dir.path().to_path_buf(),
+        source: std::io::Error::other("injected"),
+    });
+    assert!(log.finish_flush(job, failed).is_err());
+    assert!(log.flush_due(), "the records are pending again");
+    let retry = log.begin_flush();
+    assert_eq!(retry.file_count(), files);
+    retry.sync().unwrap();
+    log.finish_flush(retry, Ok(())).unwrap();
 }

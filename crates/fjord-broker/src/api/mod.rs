@@ -100,7 +100,7 @@ pub(crate) async fn dispatch(
     let response = match request {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
-        RequestKind::Produce(r) => match produce::handle(ctx, r) {
+        RequestKind::Produce(r) => match produce::handle(ctx, r).await {
             Some(resp) => ResponseKind::Produce(resp),
             None => return Ok(None),
         },

@@ -14,14 +14,19 @@ use uuid::Uuid;
 use super::metadata::LEADER_EPOCH;
 use super::{RequestContext, sb};
 use crate::broker::now_ms;
-use crate::partition::{AppendError, AppendOutcome};
+use std::sync::Arc;
 
-pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
+use crate::partition::{AppendError, AppendOutcome, Partition};
+
+pub(crate) async fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<ProduceResponse> {
     let broker = &ctx.broker;
     let by_id = ctx.api_version >= 13;
     let acks = req.acks;
     let image = broker.image();
     let mut responses = Vec::with_capacity(req.topic_data.len());
+    // Partitions whose flush.messages count was reached: (topic, partition slot, partition,
+    // offset to flush through). Their answers wait until the fsync is done.
+    let mut flushes = Vec::new();
     for topic in req.topic_data {
         let found = if by_id {
             image.topic_by_id(&topic.topic_id)
@@ -37,7 +42,17 @@ pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produc
         for pd in topic.partition_data {
             let result = match (acks, found) {
                 (-1..=1, Some(t)) => match broker.partition(&t.name, pd.index) {
-                    Some(p) => produce_one(&p, pd.records.as_deref(), acks),
+                    Some(p) => {
+                        let result = produce_one(&p, pd.records.as_deref(), acks);
+                        if let Ok(Produced {
+                            flush_through: Some(offset),
+                            ..
+                        }) = result
+                        {
+                            flushes.push((responses.len(), partitions.len(), p, offset));
+                        }
+                        result.map(|r| r.offsets)
+                    }
                     None => Err((unknown, None)),
                 },
                 (-1..=1, None) => Err((unknown, None)),
@@ -70,13 +85,62 @@ pub(crate) fn handle(ctx: &RequestContext, req: ProduceRequest) -> Option<Produc
                 .with_partition_responses(partitions),
         );
     }
+    for ((topic, slot, p, _), result) in flushes.iter().zip(flush_all(&flushes).await) {
+        if let Err(e) = result {
+            tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
+            if let Some(resp) = responses
+                .get_mut(*topic)
+                .and_then(|t| t.partition_responses.get_mut(*slot))
+            {
+                resp.error_code = ResponseError::KafkaStorageError.code();
+                resp.base_offset = -1;
+                resp.log_start_offset = -1;
+                resp.error_message = Some(sb(e.to_string()));
+            }
+        }
+    }
     if acks == 0 {
         return None;
     }
     Some(ProduceResponse::default().with_responses(responses))
 }
 
-type ProduceResult = Result<(i64, i64, i64), (ResponseError, Option<String>)>;
+/// Waits for the flushes of `flush.messages` partitions, all at once (one task each when
+/// there are several), and returns their results in order.
+async fn flush_all(
+    flushes: &[(usize, usize, Arc<Partition>, i64)],
+) -> Vec<Result<(), fjord_log::LogError>> {
+    if let [(_, _, p, offset)] = flushes {
+        return vec![p.flush_through(*offset).await];
+    }
+    let tasks: Vec<_> = flushes
+        .iter()
+        .map(|(_, _, p, offset)| {
+            let (p, offset) = (Arc::clone(p), *offset);
+            tokio::spawn(async move { p.flush_through(offset).await })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for (task, (_, _, p, _)) in tasks.into_iter().zip(flushes) {
+        results.push(task.await.unwrap_or_else(|e| {
+            Err(fjord_log::LogError::Io {
+                op: "fsync",
+                path: p.lock().log.dir().to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })
+        }));
+    }
+    results
+}
+
+/// What appending to one partition gave: base offset, log append time and log start offset,
+/// and the offset to fsync through before answering when `flush.messages` asks for it.
+struct Produced {
+    offsets: (i64, i64, i64),
+    flush_through: Option<i64>,
+}
+
+type ProduceResult = Result<Produced, (ResponseError, Option<String>)>;
 
 fn produce_one(
     p: &crate::partition::Partition,
@@ -136,12 +200,26 @@ fn produce_one(
     match st.append(records, header, LEADER_EPOCH, now) {
         Ok(AppendOutcome::Appended(info)) => {
             let append_time = if st.config.log_append_time { now } else { -1 };
+            let flush_through = st.log.flush_due().then_some(info.last_offset + 1);
             drop(st);
             p.wake_waiters();
-            Ok((info.first_offset, append_time, info.log_start_offset))
+            Ok(Produced {
+                offsets: (info.first_offset, append_time, info.log_start_offset),
+                flush_through,
+            })
         }
         Ok(AppendOutcome::Duplicate { first_offset }) => {
-            Ok((first_offset, -1, st.log.log_start_offset()))
+            // The original may still be waiting for its fsync (or its flush failed): under a
+            // flush policy the retry is answered only once those offsets are on disk.
+            let flush_through = st
+                .log
+                .config()
+                .flush_interval_messages
+                .map(|_| first_offset + i64::from(header.last_offset_delta) + 1);
+            Ok(Produced {
+                offsets: (first_offset, -1, st.log.log_start_offset()),
+                flush_through,
+            })
         }
         Err(AppendError::Refused { error, message }) => Err((error, Some(message))),
         Err(AppendError::Log(e)) => {

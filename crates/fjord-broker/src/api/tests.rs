@@ -417,3 +417,64 @@ async fn every_advertised_version_is_answered_and_encodes() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_under_flush_messages_answers_after_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let configs = [("flush.messages".to_string(), "1".to_string())].into();
+    let created = broker
+        .create_topics(
+            vec![NewTopic {
+                name: "t".into(),
+                partitions: 2,
+                replication_factor: 1,
+                configs,
+            }],
+            false,
+        )
+        .await;
+    assert!(created[0].is_ok());
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"a"[..]), 1), (None, Some(&b"b"[..]), 2)],
+    ));
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let partition_data = |index| {
+        produce_request::PartitionProduceData::default()
+            .with_index(index)
+            .with_records(Some(batch.clone()))
+    };
+    for round in 1..=3 {
+        let request = RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![
+                    produce_request::TopicProduceData::default()
+                        .with_name(name("t"))
+                        .with_partition_data(vec![partition_data(0), partition_data(1)]),
+                ]),
+        );
+        let ctx = RequestContext {
+            broker: Arc::clone(&broker),
+            api_version: 9,
+            header: RequestHeader::default(),
+            client_host: "/127.0.0.1".into(),
+            fetch_waker: Arc::new(tokio::sync::Notify::new()),
+            shutdown: shutdown.clone(),
+            file_records: Default::default(),
+        };
+        let Some(ResponseKind::Produce(response)) = dispatch(&ctx, request).await.unwrap() else {
+            panic!("no produce response");
+        };
+        for (index, part) in response.responses[0].partition_responses.iter().enumerate() {
+            assert_eq!(part.error_code, 0, "{part:?}");
+            assert_eq!(part.base_offset, 2 * (round - 1));
+            let p = broker.partition("t", index as i32).unwrap();
+            // The answer came after the fsync that covers the batch.
+            assert_eq!(p.durable_offset(), 2 * round);
+            assert_eq!(p.flush_jobs(), round as u64);
+        }
+    }
+}
