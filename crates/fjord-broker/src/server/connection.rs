@@ -64,10 +64,11 @@ pub(crate) async fn serve(
     tokio::pin!(stop);
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     let fetch_waker = Arc::new(tokio::sync::Notify::new());
+    let mut low_water = super::low_water::LowWater::new(&stream);
     loop {
         let frame = tokio::select! {
             _ = &mut stop => break,
-            f = read_frame(&mut stream, &mut buf, max, &limits) => f,
+            f = read_frame_with(&mut stream, &mut buf, max, &limits, |n| low_water.set(n)) => f,
         };
         // The permit (for large frames) is held until the response is written.
         let (frame, _permit) = match frame {
@@ -135,6 +136,24 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     max: usize,
     limits: &super::Limits,
 ) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
+    read_frame_with(stream, buf, max, limits, |_| {}).await
+}
+
+/// Most bytes a connection asks the socket to gather before waking it (`SO_RCVLOWAT`).
+pub(crate) const LOW_WATER_MAX: usize = 512 * 1024;
+
+/// [`read_frame`], telling `low_water` before each read how many bytes are worth waking up
+/// for: 1 between frames, and in the middle of a large frame what the next read can take (at
+/// most the rest of the frame and [`LOW_WATER_MAX`]). A TCP connection passes it on as
+/// `SO_RCVLOWAT`, so that a 1 MiB produce wakes its task a few times instead of once per
+/// arriving segment.
+pub(crate) async fn read_frame_with<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+    max: usize,
+    limits: &super::Limits,
+    mut low_water: impl FnMut(usize),
+) -> Result<Option<(Bytes, Option<OwnedSemaphorePermit>)>, ConnectionError> {
     let mut permit = None;
     loop {
         if buf.len() >= 4 {
@@ -158,8 +177,15 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
             // read, so a sender trickling bytes pinned the whole announced size.
             let missing = 4 + size - buf.len();
             buf.reserve(missing.min(READ_CHUNK.max(buf.len())));
+            let room = buf.capacity() - buf.len();
+            low_water(if missing > READ_CHUNK {
+                missing.min(room).min(LOW_WATER_MAX)
+            } else {
+                1
+            });
         } else {
             buf.reserve(READ_CHUNK);
+            low_water(1);
         }
         let n = if buf.is_empty() {
             // Between requests: this is where a connection idles.

@@ -7,6 +7,7 @@
 
 pub mod connection;
 pub mod frame;
+mod low_water;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
