@@ -227,7 +227,7 @@ pub(crate) fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> Leave
     }
 }
 
-pub(crate) fn offset_commit(
+pub(crate) async fn offset_commit(
     ctx: &RequestContext,
     req: OffsetCommitRequest,
 ) -> OffsetCommitResponse {
@@ -258,6 +258,21 @@ pub(crate) fn offset_commit(
             generation: req.generation_id_or_member_epoch,
         };
         ctx.broker.groups.commit(&ctx.broker, now, who, offsets)
+    };
+    // Under a flush policy the commit is acknowledged once it is on disk, as a produce is:
+    // the wait joins the partition's group commit, with no lock held.
+    let result = match result {
+        Ok((mut per, Some(unflushed))) => {
+            if let Err(e) = unflushed.wait().await {
+                tracing::error!(group = %req.group_id.0, error = %e, "offset commit flush failed");
+                for r in per.iter_mut().filter(|r| r.is_none()) {
+                    *r = Some(ResponseError::CoordinatorNotAvailable);
+                }
+            }
+            Ok(per)
+        }
+        Ok((per, None)) => Ok(per),
+        Err(e) => Err(e),
     };
     let mut codes = match &result {
         Ok(per) => per

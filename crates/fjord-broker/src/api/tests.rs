@@ -478,3 +478,69 @@ async fn produce_under_flush_messages_answers_after_the_fsync() {
         }
     }
 }
+
+/// Under `log.flush.interval.messages` an OffsetCommit is answered once the commit is fsynced
+/// (through the offsets partition's group commit, not inline under the coordinator's lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = BrokerConfig::builder();
+    b.override_kv(&format!("log.dirs={}", dir.path().display()))
+        .unwrap();
+    b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+    b.override_kv("log.flush.interval.messages=1").unwrap();
+    let broker = Broker::open(b.build().unwrap()).unwrap();
+    let created = broker
+        .create_topics(
+            vec![NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: Default::default(),
+            }],
+            false,
+        )
+        .await;
+    assert!(created[0].is_ok());
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let offsets = broker
+        .partition(
+            crate::coordinator::group::OFFSETS_TOPIC,
+            crate::coordinator::group::partition_for("g", broker.groups.config.offsets_partitions),
+        )
+        .unwrap();
+    for round in 1..=3_i64 {
+        let request = RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name("t"))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(round),
+                        ]),
+                ]),
+        );
+        let ctx = RequestContext {
+            broker: Arc::clone(&broker),
+            api_version: 8,
+            header: RequestHeader::default(),
+            client_host: "/127.0.0.1".into(),
+            fetch_waker: Arc::new(tokio::sync::Notify::new()),
+            shutdown: shutdown.clone(),
+            file_records: Default::default(),
+        };
+        let Some(ResponseKind::OffsetCommit(response)) = dispatch(&ctx, request).await.unwrap()
+        else {
+            panic!("no offset commit response");
+        };
+        assert_eq!(response.topics[0].partitions[0].error_code, 0);
+        let end = offsets.lock().log.log_end_offset();
+        assert_eq!(end, round);
+        assert_eq!(offsets.durable_offset(), end, "answered before the fsync");
+        assert_eq!(offsets.lock().log.unflushed_messages(), 0);
+    }
+}

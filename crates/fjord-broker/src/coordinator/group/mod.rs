@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 
 pub use classic::{ClassicConfig, ClassicGroup};
 pub use consumer::ConsumerGroup;
-pub use store::OFFSETS_TOPIC;
+pub use store::{OFFSETS_TOPIC, Unflushed};
 
 use crate::broker::Broker;
 
@@ -360,14 +360,15 @@ impl GroupCoordinator {
     }
 
     /// Validates and stores an OffsetCommit. Returns a group-level error, or per-partition
-    /// results in request order.
+    /// results in request order and, under a flush policy, the write the answer must wait for
+    /// ([`Unflushed::wait`], with no lock held).
     pub fn commit(
         &self,
         broker: &Broker,
         now: i64,
         who: MemberRef<'_>,
         offsets: Vec<((String, i32), CommittedOffset)>,
-    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+    ) -> Result<(Vec<Option<ResponseError>>, Option<Unflushed>), ResponseError> {
         let MemberRef {
             group_id,
             member_id,
@@ -403,17 +404,19 @@ impl GroupCoordinator {
                 accepted.push(((topic, partition), off));
             }
         }
+        let mut unflushed = None;
         if !accepted.is_empty() {
-            if let Err(e) = store::write_offsets(
+            unflushed = store::write_offsets(
                 broker,
                 self.config.offsets_partitions,
                 group_id,
                 &accepted,
                 now,
-            ) {
+            )
+            .map_err(|e| {
                 tracing::error!(group = group_id, error = %e, "offset commit write failed");
-                return Err(ResponseError::CoordinatorNotAvailable);
-            }
+                ResponseError::CoordinatorNotAvailable
+            })?;
             if !st.groups.contains_key(group_id) {
                 // A commit without membership creates an empty ("simple") group, as in Kafka.
                 let g = Group::Classic(ClassicGroup::new(group_id));
@@ -424,7 +427,7 @@ impl GroupCoordinator {
                 entry.insert(k, v);
             }
         }
-        Ok(results)
+        Ok((results, unflushed))
     }
 
     /// Committed offsets of a group (all of them when `partitions` is None).
@@ -693,7 +696,8 @@ mod tests {
             .groups
             .commit(&b, 1_000, who, vec![(("t".into(), 0), off.clone())])
             .unwrap();
-        assert_eq!(r, vec![None]);
+        assert_eq!(r.0, vec![None]);
+        assert!(r.1.is_none(), "nothing to wait for without a flush policy");
         assert_eq!(
             b.groups.fetch_offsets("g").get(&("t".to_string(), 0)),
             Some(&off)

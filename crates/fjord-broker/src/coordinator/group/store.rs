@@ -1,11 +1,13 @@
 //! Reading and writing group state in `__consumer_offsets`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::{CommittedOffset, Group, partition_for};
 use crate::broker::{Broker, now_ms};
+use crate::partition::Partition;
 
 /// The internal topic holding committed offsets and group snapshots.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -40,14 +42,54 @@ pub enum StoreError {
     Encode(#[from] serde_json::Error),
 }
 
+/// A write to `__consumer_offsets` that the partition's flush policy (`flush.messages`, which
+/// covers this topic too) wants on disk before it is acknowledged.
+#[must_use = "an acknowledgement must wait for the flush (Unflushed::wait or flush_inline)"]
+pub struct Unflushed {
+    partition: Arc<Partition>,
+    through: i64,
+}
+
+impl std::fmt::Debug for Unflushed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unflushed")
+            .field("topic", &self.partition.topic)
+            .field("partition", &self.partition.index)
+            .field("through", &self.through)
+            .finish()
+    }
+}
+
+impl Unflushed {
+    /// Waits until the write is fsynced, through the partition's group commit: outside every
+    /// lock, one fsync for all the commits (and produces) that arrived meanwhile.
+    pub async fn wait(self) -> Result<(), fjord_log::LogError> {
+        self.partition.flush_through(self.through).await
+    }
+
+    /// Fsyncs now, under the partition lock, blocking the caller. For the rare writes made
+    /// under the coordinator's own lock (group snapshots, tombstones).
+    fn flush_inline(self) -> Result<(), StoreError> {
+        let mut st = self.partition.lock();
+        if st.log.unflushed_messages() > 0 {
+            st.log
+                .flush()
+                .map_err(crate::partition::AppendError::from)?;
+        }
+        Ok(())
+    }
+}
+
+/// Appends one batch to the group's partition. Returns what must be flushed before the write
+/// is acknowledged, when the flush policy asks for it.
 fn append(
     broker: &Broker,
     partitions: i32,
     group: &str,
     records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Unflushed>, StoreError> {
     if records.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let index = partition_for(group, partitions);
     let partition = broker
@@ -63,31 +105,38 @@ fn append(
         .map_err(fjord_log::LogError::from)
         .map_err(crate::partition::AppendError::from)?;
     let Some(header) = headers.first() else {
-        return Ok(());
+        return Ok(None);
     };
     let mut st = partition.lock();
     st.append(&batch, header, crate::api::metadata::LEADER_EPOCH, now)?;
-    // The caller acknowledges the commit when this returns, so under a flush policy
-    // (`flush.messages`, which covers this topic too) it must be on disk first, as an
-    // acknowledged produce is. Commits are few and small: one fsync each, under the lock.
-    if st.log.flush_due() {
-        st.log
-            .flush()
-            .map_err(crate::partition::AppendError::from)?;
-    }
+    let through = st.log.flush_due().then(|| st.log.log_end_offset());
     drop(st);
     partition.wake_waiters();
-    Ok(())
+    Ok(through.map(|through| Unflushed { partition, through }))
 }
 
-/// Writes committed offsets.
+/// Appends and, under a flush policy, fsyncs before returning (see [`Unflushed::flush_inline`]).
+fn append_durably(
+    broker: &Broker,
+    partitions: i32,
+    group: &str,
+    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+) -> Result<(), StoreError> {
+    match append(broker, partitions, group, records)? {
+        Some(unflushed) => unflushed.flush_inline(),
+        None => Ok(()),
+    }
+}
+
+/// Writes committed offsets. Under a flush policy the caller acknowledges them only after
+/// [`Unflushed::wait`].
 pub fn write_offsets(
     broker: &Broker,
     partitions: i32,
     group: &str,
     offsets: &[((String, i32), CommittedOffset)],
     _now: i64,
-) -> Result<(), StoreError> {
+) -> Result<Option<Unflushed>, StoreError> {
     let mut records = Vec::with_capacity(offsets.len());
     for ((topic, partition), off) in offsets {
         let key = Key::Offset {
@@ -110,7 +159,7 @@ pub fn write_group(
     let key = Key::Group {
         group: group_id.to_string(),
     };
-    append(
+    append_durably(
         broker,
         partitions,
         group_id,
@@ -143,7 +192,7 @@ pub fn write_tombstones(
             None,
         ));
     }
-    append(broker, partitions, group, records)
+    append_durably(broker, partitions, group, records)
 }
 
 type Replayed = (
@@ -237,36 +286,106 @@ mod tests {
     use super::*;
     use crate::config::BrokerConfig;
 
-    /// Under `log.flush.interval.messages=1` an offset commit is on disk when the write
-    /// returns (the coordinator acknowledges it then): the crash harness's power cuts lost
-    /// acknowledged commits when appends stopped fsyncing inline and only produce waited.
-    #[test]
-    fn commits_are_fsynced_before_they_return_under_a_flush_policy() {
+    fn broker(dir: &std::path::Path, flush: bool) -> Arc<Broker> {
+        let mut b = BrokerConfig::builder();
+        b.override_kv(&format!("log.dirs={}", dir.display()))
+            .unwrap();
+        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+        if flush {
+            b.override_kv("log.flush.interval.messages=1").unwrap();
+        }
+        Broker::open(b.build().unwrap()).unwrap()
+    }
+
+    fn offset(offset: i64) -> CommittedOffset {
+        CommittedOffset {
+            offset,
+            leader_epoch: -1,
+            metadata: None,
+            commit_timestamp_ms: 0,
+        }
+    }
+
+    /// Under `log.flush.interval.messages=1` an offset commit is acknowledged only once it is on
+    /// disk: the crash harness's power cuts lost acknowledged commits when appends stopped
+    /// fsyncing inline and only produce waited. The write hands back what to wait for; the wait
+    /// fsyncs it.
+    #[tokio::test]
+    async fn commits_wait_for_their_fsync_under_a_flush_policy() {
         for flush in [true, false] {
             let dir = tempfile::tempdir().unwrap();
-            let mut b = BrokerConfig::builder();
-            b.override_kv(&format!("log.dirs={}", dir.path().display()))
-                .unwrap();
-            b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-            if flush {
-                b.override_kv("log.flush.interval.messages=1").unwrap();
-            }
-            let broker = Broker::open(b.build().unwrap()).unwrap();
+            let broker = broker(dir.path(), flush);
             let partitions = broker.groups.config.offsets_partitions;
-            let offset = CommittedOffset {
-                offset: 42,
-                leader_epoch: -1,
-                metadata: None,
-                commit_timestamp_ms: 0,
-            };
-            write_offsets(&broker, partitions, "g", &[(("t".into(), 0), offset)], 0).unwrap();
+            let unflushed = write_offsets(
+                &broker,
+                partitions,
+                "g",
+                &[(("t".into(), 0), offset(42))],
+                0,
+            )
+            .unwrap();
             let p = broker
                 .partition(OFFSETS_TOPIC, partition_for("g", partitions))
                 .unwrap();
-            let st = p.lock();
-            assert_eq!(st.log.log_end_offset(), 1);
-            let unflushed = st.log.unflushed_messages();
-            assert_eq!(unflushed, if flush { 0 } else { 1 }, "flush policy {flush}");
+            assert_eq!(p.lock().log.log_end_offset(), 1);
+            assert_eq!(p.lock().log.unflushed_messages(), 1, "flush policy {flush}");
+            match unflushed {
+                Some(u) => {
+                    assert!(flush, "nothing to wait for without a policy");
+                    u.wait().await.unwrap();
+                    assert_eq!(p.lock().log.unflushed_messages(), 0);
+                    assert!(p.durable_offset() >= 1);
+                }
+                None => assert!(!flush, "a flush policy must hand back a wait"),
+            }
         }
+    }
+
+    /// Commits that arrive while no flush runs share one fsync (the partition's group commit),
+    /// instead of one each under the locks.
+    #[tokio::test]
+    async fn concurrent_commits_share_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), true);
+        let partitions = broker.groups.config.offsets_partitions;
+        let p = broker
+            .partition(OFFSETS_TOPIC, partition_for("g", partitions))
+            .unwrap();
+        let jobs_before = p.flush_jobs();
+        let waits: Vec<Unflushed> = (0..20)
+            .map(|i| {
+                write_offsets(&broker, partitions, "g", &[(("t".into(), 0), offset(i))], 0)
+                    .unwrap()
+                    .unwrap()
+            })
+            .collect();
+        let tasks: Vec<_> = waits.into_iter().map(|u| tokio::spawn(u.wait())).collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(p.lock().log.unflushed_messages(), 0);
+        assert_eq!(
+            p.flush_jobs() - jobs_before,
+            1,
+            "one job covers all 20 commits"
+        );
+    }
+
+    /// Group snapshots are written under the coordinator's lock and fsync before returning.
+    #[test]
+    fn snapshots_and_tombstones_fsync_inline_under_a_flush_policy() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = broker(dir.path(), true);
+        let partitions = broker.groups.config.offsets_partitions;
+        let p = broker
+            .partition(OFFSETS_TOPIC, partition_for("g", partitions))
+            .unwrap();
+        let group = Group::Classic(super::super::ClassicGroup::new("g"));
+        write_group(&broker, partitions, "g", &group).unwrap();
+        assert_eq!(p.lock().log.log_end_offset(), 1);
+        assert_eq!(p.lock().log.unflushed_messages(), 0);
+        write_tombstones(&broker, partitions, "g", &[("t".into(), 0)], true).unwrap();
+        assert_eq!(p.lock().log.log_end_offset(), 3);
+        assert_eq!(p.lock().log.unflushed_messages(), 0);
     }
 }
