@@ -286,6 +286,17 @@ struct Flags {
     stop: Arc<AtomicBool>,
     /// The broker is being killed: errors from here on are expected.
     killed: Arc<AtomicBool>,
+    /// The commits a power cut must keep, as the committer makes them.
+    commits: Arc<Mutex<Commits>>,
+}
+
+/// The last acknowledged commit and the one in flight, kept under one lock with the commit
+/// call, so that a power cut simulated right after the kill sees a commit whose answer arrived
+/// just before it either as acknowledged or as in flight (then kept if the broker wrote it).
+#[derive(Clone, Default)]
+struct Commits {
+    ok: BTreeMap<i32, i64>,
+    in_flight: Option<BTreeMap<i32, i64>>,
 }
 
 /// Runs a group member that consumes and synchronously commits every `commit_every` records
@@ -297,6 +308,7 @@ fn spawn_committer(addr: String, commit_every: u64, flags: Flags) -> mpsc::Recei
             ready,
             stop,
             killed,
+            commits,
         } = flags;
         let c = group_consumer(&addr, GROUP);
         c.subscribe(&[TOPIC]).expect("subscribe");
@@ -325,7 +337,17 @@ fn spawn_committer(addr: String, commit_every: u64, flags: Flags) -> mpsc::Recei
                         .expect("tpl");
                 }
                 log.commits += 1;
-                match c.commit(&tpl, CommitMode::Sync) {
+                let mut shared = commits.lock().expect("commits");
+                shared.in_flight = Some(positions.clone());
+                drop(shared);
+                let result = c.commit(&tpl, CommitMode::Sync);
+                let mut shared = commits.lock().expect("commits");
+                shared.in_flight = None;
+                if result.is_ok() {
+                    shared.ok.extend(positions.iter().map(|(p, o)| (*p, *o)));
+                }
+                drop(shared);
+                match result {
                     Ok(()) => {
                         log.ok.extend(positions.iter().map(|(p, o)| (*p, *o)));
                         log.unknown.clear();
@@ -591,7 +613,8 @@ fn load_and_crash(
     let mut failures = BTreeMap::new();
     collect_acks(&producers, model, &mut failures, totals);
     if plan.power_loss {
-        let report = simulate_power_loss(dir, model, &mut Rng::new(plan.tear_seed));
+        let commits = flags.commits.lock().expect("commits").clone();
+        let report = simulate_power_loss(dir, model, &commits, &mut Rng::new(plan.tear_seed));
         println!("iteration {iteration}: power cut: {report}");
         totals.power_cuts += 1;
     }
@@ -1190,8 +1213,10 @@ fn partition_dirs(data_dir: &Path) -> Vec<(String, PathBuf)> {
 /// Simulates a power cut after a kill -9 of a broker running with
 /// `log.flush.interval.messages=1`. Per partition, the durable offset is what the broker must
 /// have fsynced: for the test topic, one past the last acknowledged (or previously served)
-/// record; for `__consumer_offsets`, its recovery point. See [`tear_partition`].
-fn simulate_power_loss(data_dir: &Path, model: &Model, rng: &mut Rng) -> String {
+/// record; for `__consumer_offsets`, its recovery point or one past the records of the
+/// acknowledged commits, whichever is later (an offset commit is fsynced by the partition's
+/// group commit, which does not move the recovery point). See [`tear_partition`].
+fn simulate_power_loss(data_dir: &Path, model: &Model, commits: &Commits, rng: &mut Rng) -> String {
     let mut report = Vec::new();
     for (name, path) in partition_dirs(data_dir) {
         let durable = match name.strip_prefix(&format!("{TOPIC}-")) {
@@ -1206,7 +1231,9 @@ fn simulate_power_loss(data_dir: &Path, model: &Model, rng: &mut Rng) -> String 
                     .unwrap_or(0);
                 acked.max(model.log[p as usize].len() as i64)
             }
-            None => read_checkpoint(&path.join("recovery-point")).unwrap_or(0),
+            None => read_checkpoint(&path.join("recovery-point"))
+                .unwrap_or(0)
+                .max(commit_records_end(&path, model, commits)),
         };
         if let Some(r) = tear_partition(&path, durable, rng) {
             report.push(format!("{name}: {r}"));
@@ -1224,6 +1251,50 @@ fn simulate_power_loss(data_dir: &Path, model: &Model, rng: &mut Rng) -> String 
         report.push("metadata.log: torn last line".into());
     }
     report.join("; ")
+}
+
+/// One past the last record in this `__consumer_offsets` partition that commits, for the
+/// group, an offset a power cut must keep: the last acknowledged one per partition (this
+/// iteration's, or the last verified), or the one in flight at the kill (its answer may have
+/// arrived). 0 when there is none.
+fn commit_records_end(dir: &Path, model: &Model, commits: &Commits) -> i64 {
+    let mut keep: Vec<(i64, i64)> = (0..PARTITIONS)
+        .filter_map(|p| {
+            let o = commits.ok.get(&p).or(model.committed.get(&p))?;
+            Some((i64::from(p), *o))
+        })
+        .collect();
+    if let Some(m) = &commits.in_flight {
+        keep.extend(m.iter().map(|(p, o)| (i64::from(*p), *o)));
+    }
+    let mut end = 0;
+    for (_, path) in segments(dir) {
+        let data = std::fs::read(&path).expect("read segment");
+        for (pos, stop, h) in walk_batches(&data) {
+            let Ok(records) = fjord_log::iter_records(&data[pos as usize..stop as usize]) else {
+                continue;
+            };
+            for r in records.flatten() {
+                let (Some(key), Some(value)) = (r.key, r.value) else {
+                    continue;
+                };
+                let (Ok(key), Ok(value)) = (
+                    serde_json::from_slice::<serde_json::Value>(key),
+                    serde_json::from_slice::<serde_json::Value>(value),
+                ) else {
+                    continue;
+                };
+                let ours = key["k"] == "offset" && key["group"] == GROUP && key["topic"] == TOPIC;
+                let committed = (key["partition"].as_i64(), value["offset"].as_i64());
+                if let (true, (Some(p), Some(o))) = (ours, committed)
+                    && keep.contains(&(p, o))
+                {
+                    end = end.max(h.base_offset + i64::from(r.offset_delta) + 1);
+                }
+            }
+        }
+    }
+    end
 }
 
 fn read_checkpoint(path: &Path) -> Option<i64> {
