@@ -1216,6 +1216,12 @@ fn partition_dirs(data_dir: &Path) -> Vec<(String, PathBuf)> {
 /// record; for `__consumer_offsets`, its recovery point or one past the records of the
 /// acknowledged commits, whichever is later (an offset commit is fsynced by the partition's
 /// group commit, which does not move the recovery point). See [`tear_partition`].
+///
+/// The cut therefore never drops what was acknowledged, whether or not the broker fsynced it:
+/// it tests recovery from what a power cut leaves. That every acknowledgement waits for its
+/// fsync is asserted where the answer is made, by the broker's unit tests
+/// (`produce_under_flush_messages_answers_after_the_fsync`,
+/// `offset_commit_under_a_flush_policy_answers_after_the_fsync`).
 fn simulate_power_loss(data_dir: &Path, model: &Model, commits: &Commits, rng: &mut Rng) -> String {
     let mut report = Vec::new();
     for (name, path) in partition_dirs(data_dir) {
