@@ -217,13 +217,14 @@ def page_cache_rates(directory, total=2 * 1024 * MIB, chunk=MIB):
 class Broker:
     """A `fjord start` process on a port picked by the OS."""
 
-    def __init__(self, fjord, data_dir, log_path):
+    def __init__(self, fjord, data_dir, log_path, overrides=()):
         self.log = open(log_path, "ab")
         env = dict(os.environ, RUST_LOG="warn")
         started = time.monotonic()
+        extra = [arg for kv in overrides for arg in ("--override", kv)]
         self.proc = subprocess.Popen(
             [fjord, "start", "--data-dir", data_dir,
-             "--override", "listeners=PLAINTEXT://127.0.0.1:0"],
+             "--override", "listeners=PLAINTEXT://127.0.0.1:0", *extra],
             stdout=subprocess.PIPE, stderr=self.log, env=env)
         line = self.proc.stdout.readline().decode()
         self.startup_s = time.monotonic() - started
