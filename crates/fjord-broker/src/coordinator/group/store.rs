@@ -69,13 +69,16 @@ impl Unflushed {
 
     /// Fsyncs now, under the partition lock, blocking the caller. For the rare writes made
     /// under the coordinator's own lock (group snapshots, tombstones).
+    ///
+    /// Always calls `Log::flush`, even when nothing looks unflushed: a group-commit job may
+    /// have taken this write's files and not synced them yet, and `Log::flush` then fsyncs
+    /// every segment (a clean log costs it nothing).
     fn flush_inline(self) -> Result<(), StoreError> {
-        let mut st = self.partition.lock();
-        if st.log.unflushed_messages() > 0 {
-            st.log
-                .flush()
-                .map_err(crate::partition::AppendError::from)?;
-        }
+        self.partition
+            .lock()
+            .log
+            .flush()
+            .map_err(crate::partition::AppendError::from)?;
         Ok(())
     }
 }
