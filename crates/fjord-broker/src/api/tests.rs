@@ -25,6 +25,23 @@ fn broker(dir: &std::path::Path) -> Arc<Broker> {
     Broker::open(b.build().unwrap()).unwrap()
 }
 
+/// A request's context on a connection from 127.0.0.1.
+fn context(
+    broker: &Arc<Broker>,
+    api_version: i16,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> RequestContext {
+    RequestContext {
+        broker: Arc::clone(broker),
+        api_version,
+        header: RequestHeader::default(),
+        client_host: "/127.0.0.1".into(),
+        fetch_waker: Arc::new(tokio::sync::Notify::new()),
+        shutdown: shutdown.clone(),
+        file_records: Default::default(),
+    }
+}
+
 /// Requests for `key` with content; several per API to cover success and error paths.
 pub(super) fn requests(
     key: ApiKey,
@@ -392,15 +409,7 @@ async fn every_advertised_version_is_answered_and_encodes() {
     for &(key, min, max) in SUPPORTED {
         for version in min..=max {
             for request in requests(key, version, topic_id, &batch) {
-                let ctx = RequestContext {
-                    broker: Arc::clone(&broker),
-                    api_version: version,
-                    header: RequestHeader::default(),
-                    client_host: "/127.0.0.1".into(),
-                    fetch_waker: Arc::new(tokio::sync::Notify::new()),
-                    shutdown: shutdown.clone(),
-                    file_records: Default::default(),
-                };
+                let ctx = context(&broker, version, &shutdown);
                 let response = dispatch(&ctx, request)
                     .await
                     .unwrap_or_else(|e| panic!("{key:?} v{version}: {e}"));
@@ -456,15 +465,7 @@ async fn produce_under_flush_messages_answers_after_the_fsync() {
                         .with_partition_data(vec![partition_data(0), partition_data(1)]),
                 ]),
         );
-        let ctx = RequestContext {
-            broker: Arc::clone(&broker),
-            api_version: 9,
-            header: RequestHeader::default(),
-            client_host: "/127.0.0.1".into(),
-            fetch_waker: Arc::new(tokio::sync::Notify::new()),
-            shutdown: shutdown.clone(),
-            file_records: Default::default(),
-        };
+        let ctx = context(&broker, 9, &shutdown);
         let Some(ResponseKind::Produce(response)) = dispatch(&ctx, request).await.unwrap() else {
             panic!("no produce response");
         };
@@ -524,15 +525,7 @@ async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
                         ]),
                 ]),
         );
-        let ctx = RequestContext {
-            broker: Arc::clone(&broker),
-            api_version: 8,
-            header: RequestHeader::default(),
-            client_host: "/127.0.0.1".into(),
-            fetch_waker: Arc::new(tokio::sync::Notify::new()),
-            shutdown: shutdown.clone(),
-            file_records: Default::default(),
-        };
+        let ctx = context(&broker, 8, &shutdown);
         let Some(ResponseKind::OffsetCommit(response)) = dispatch(&ctx, request).await.unwrap()
         else {
             panic!("no offset commit response");

@@ -300,6 +300,16 @@ mod tests {
         Broker::open(b.build().unwrap()).unwrap()
     }
 
+    /// A broker, its offsets-topic partition count and the partition that holds group "g".
+    fn broker_for_g(dir: &std::path::Path, flush: bool) -> (Arc<Broker>, i32, Arc<Partition>) {
+        let broker = broker(dir, flush);
+        let partitions = broker.groups.config.offsets_partitions;
+        let p = broker
+            .partition(OFFSETS_TOPIC, partition_for("g", partitions))
+            .unwrap();
+        (broker, partitions, p)
+    }
+
     fn offset(offset: i64) -> CommittedOffset {
         CommittedOffset {
             offset,
@@ -317,8 +327,7 @@ mod tests {
     async fn commits_wait_for_their_fsync_under_a_flush_policy() {
         for flush in [true, false] {
             let dir = tempfile::tempdir().unwrap();
-            let broker = broker(dir.path(), flush);
-            let partitions = broker.groups.config.offsets_partitions;
+            let (broker, partitions, p) = broker_for_g(dir.path(), flush);
             let unflushed = write_offsets(
                 &broker,
                 partitions,
@@ -327,9 +336,6 @@ mod tests {
                 0,
             )
             .unwrap();
-            let p = broker
-                .partition(OFFSETS_TOPIC, partition_for("g", partitions))
-                .unwrap();
             assert_eq!(p.lock().log.log_end_offset(), 1);
             assert_eq!(p.lock().log.unflushed_messages(), 1, "flush policy {flush}");
             match unflushed {
@@ -349,11 +355,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_commits_share_one_fsync() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(dir.path(), true);
-        let partitions = broker.groups.config.offsets_partitions;
-        let p = broker
-            .partition(OFFSETS_TOPIC, partition_for("g", partitions))
-            .unwrap();
+        let (broker, partitions, p) = broker_for_g(dir.path(), true);
         let jobs_before = p.flush_jobs();
         let waits: Vec<Unflushed> = (0..20)
             .map(|i| {
@@ -378,11 +380,7 @@ mod tests {
     #[test]
     fn snapshots_and_tombstones_fsync_inline_under_a_flush_policy() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = broker(dir.path(), true);
-        let partitions = broker.groups.config.offsets_partitions;
-        let p = broker
-            .partition(OFFSETS_TOPIC, partition_for("g", partitions))
-            .unwrap();
+        let (broker, partitions, p) = broker_for_g(dir.path(), true);
         let group = Group::Classic(super::super::ClassicGroup::new("g"));
         write_group(&broker, partitions, "g", &group).unwrap();
         assert_eq!(p.lock().log.log_end_offset(), 1);
