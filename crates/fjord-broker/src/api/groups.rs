@@ -15,7 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{RequestContext, sb};
 use crate::broker::now_ms;
 use crate::coordinator::group::{
-    CommittedOffset, Group, JoinRequest, MemberRef, classic, consumer,
+    CommittedOffset, Group, JoinRequest, MemberRef, Unflushed, classic, consumer,
 };
 
 const GROUP_KEY: i8 = 0;
@@ -193,7 +193,10 @@ pub(crate) fn heartbeat(ctx: &RequestContext, req: HeartbeatRequest) -> Heartbea
     HeartbeatResponse::default().with_error_code(e.map_or(0, |e| e.code()))
 }
 
-pub(crate) fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> LeaveGroupResponse {
+pub(crate) async fn leave_group(
+    ctx: &RequestContext,
+    req: LeaveGroupRequest,
+) -> LeaveGroupResponse {
     let v = ctx.api_version;
     let leavers: Vec<(String, Option<String>)> = if v >= 3 {
         req.members
@@ -203,11 +206,17 @@ pub(crate) fn leave_group(ctx: &RequestContext, req: LeaveGroupRequest) -> Leave
     } else {
         vec![(s(&req.member_id), None)]
     };
-    match ctx
+    let result = ctx
         .broker
         .groups
-        .leave(&ctx.broker, now_ms(), &req.group_id.0, &leavers)
-    {
+        .leave(&ctx.broker, now_ms(), &req.group_id.0, &leavers);
+    let result = match result {
+        Ok((errors, unflushed)) => Unflushed::wait_for(unflushed, &req.group_id.0)
+            .await
+            .map(|()| errors),
+        Err(e) => Err(e),
+    };
+    match result {
         Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
         Ok(errors) if v < 3 => LeaveGroupResponse::default()
             .with_error_code(errors.first().copied().flatten().map_or(0, |e| e.code())),
@@ -262,16 +271,14 @@ pub(crate) async fn offset_commit(
     // Under a flush policy the commit is acknowledged once it is on disk, as a produce is:
     // the wait joins the partition's group commit, with no lock held.
     let result = match result {
-        Ok((mut per, Some(unflushed))) => {
-            if let Err(e) = unflushed.wait().await {
-                tracing::error!(group = %req.group_id.0, error = %e, "offset commit flush failed");
+        Ok((mut per, unflushed)) => {
+            if let Err(e) = Unflushed::wait_for(unflushed, &req.group_id.0).await {
                 for r in per.iter_mut().filter(|r| r.is_none()) {
-                    *r = Some(ResponseError::CoordinatorNotAvailable);
+                    *r = Some(e);
                 }
             }
             Ok(per)
         }
-        Ok((per, None)) => Ok(per),
         Err(e) => Err(e),
     };
     let mut codes = match &result {
@@ -571,24 +578,26 @@ fn encode_assignment(a: &consumer::Assignment) -> Vec<u8> {
     out
 }
 
-pub(crate) fn delete_groups(
+pub(crate) async fn delete_groups(
     ctx: &RequestContext,
     req: DeleteGroupsRequest,
 ) -> DeleteGroupsResponse {
-    let results = req
-        .groups_names
-        .into_iter()
-        .map(|id| {
-            let e = ctx.broker.groups.delete_group(&ctx.broker, &id.0).err();
+    let mut results = Vec::with_capacity(req.groups_names.len());
+    for id in req.groups_names {
+        let e = match ctx.broker.groups.delete_group(&ctx.broker, &id.0) {
+            Ok(unflushed) => Unflushed::wait_for(unflushed, &id.0).await.err(),
+            Err(e) => Some(e),
+        };
+        results.push(
             delete_groups_response::DeletableGroupResult::default()
                 .with_group_id(id)
-                .with_error_code(e.map_or(0, |e| e.code()))
-        })
-        .collect();
+                .with_error_code(e.map_or(0, |e| e.code())),
+        );
+    }
     DeleteGroupsResponse::default().with_results(results)
 }
 
-pub(crate) fn offset_delete(
+pub(crate) async fn offset_delete(
     ctx: &RequestContext,
     req: OffsetDeleteRequest,
 ) -> OffsetDeleteResponse {
@@ -601,11 +610,17 @@ pub(crate) fn offset_delete(
                 .map(move |p| (t.name.0.to_string(), p.partition_index))
         })
         .collect();
-    match ctx
+    let result = ctx
         .broker
         .groups
-        .delete_offsets(&ctx.broker, &req.group_id.0, &wanted)
-    {
+        .delete_offsets(&ctx.broker, &req.group_id.0, &wanted);
+    let result = match result {
+        Ok((errors, unflushed)) => Unflushed::wait_for(unflushed, &req.group_id.0)
+            .await
+            .map(|()| errors),
+        Err(e) => Err(e),
+    };
+    match result {
         Err(e) => OffsetDeleteResponse::default().with_error_code(e.code()),
         Ok(errors) => {
             let mut errors = errors.into_iter();
@@ -632,7 +647,7 @@ pub(crate) fn offset_delete(
     }
 }
 
-pub(crate) fn consumer_group_heartbeat(
+pub(crate) async fn consumer_group_heartbeat(
     ctx: &RequestContext,
     req: ConsumerGroupHeartbeatRequest,
 ) -> ConsumerGroupHeartbeatResponse {
@@ -683,11 +698,18 @@ pub(crate) fn consumer_group_heartbeat(
         owned,
         new_member_id: String::new(),
     };
-    match ctx
+    let result = ctx
         .broker
         .groups
-        .consumer_heartbeat(&ctx.broker, now_ms(), &req.group_id.0, hb)
-    {
+        .consumer_heartbeat(&ctx.broker, now_ms(), &req.group_id.0, hb);
+    let result = match result {
+        Ok((r, unflushed)) => Unflushed::wait_for(unflushed, &req.group_id.0)
+            .await
+            .map(|()| r)
+            .map_err(|e| (e, "the group's state could not be made durable".to_string())),
+        Err(e) => Err(e),
+    };
+    match result {
         Err((e, m)) => fail(e, m),
         Ok(r) => {
             let assignment = r.assignment.map(|a| {

@@ -25,6 +25,17 @@ fn broker(dir: &std::path::Path) -> Arc<Broker> {
     Broker::open(b.build().unwrap()).unwrap()
 }
 
+/// [`broker`] with `log.flush.interval.messages=1`: every write is fsynced before its answer.
+fn flushing_broker(dir: &std::path::Path) -> Arc<Broker> {
+    let mut b = BrokerConfig::builder();
+    b.override_kv(&format!("log.dirs={}", dir.display()))
+        .unwrap();
+    b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+    b.override_kv("group.initial.rebalance.delay.ms=0").unwrap();
+    b.override_kv("log.flush.interval.messages=1").unwrap();
+    Broker::open(b.build().unwrap()).unwrap()
+}
+
 /// A request's context on a connection from 127.0.0.1.
 fn context(
     broker: &Arc<Broker>,
@@ -485,12 +496,7 @@ async fn produce_under_flush_messages_answers_after_the_fsync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
     let dir = tempfile::tempdir().unwrap();
-    let mut b = BrokerConfig::builder();
-    b.override_kv(&format!("log.dirs={}", dir.path().display()))
-        .unwrap();
-    b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    b.override_kv("log.flush.interval.messages=1").unwrap();
-    let broker = Broker::open(b.build().unwrap()).unwrap();
+    let broker = flushing_broker(dir.path());
     let created = broker
         .create_topics(
             vec![NewTopic {
@@ -536,4 +542,118 @@ async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
         assert_eq!(offsets.durable_offset(), end, "answered before the fsync");
         assert_eq!(offsets.lock().log.unflushed_messages(), 0);
     }
+}
+
+/// Under `log.flush.interval.messages` the group APIs that write group state (SyncGroup,
+/// LeaveGroup, DeleteGroups, ConsumerGroupHeartbeat) answer once the write is fsynced, through
+/// the offsets partition's group commit (no fsync under the coordinator's lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_writes_under_a_flush_policy_answer_after_the_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = flushing_broker(dir.path());
+    let created = broker
+        .create_topics(
+            vec![NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: Default::default(),
+            }],
+            false,
+        )
+        .await;
+    assert!(created[0].is_ok());
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let offsets_partition = |group: &str| {
+        broker
+            .partition(
+                crate::coordinator::group::OFFSETS_TOPIC,
+                crate::coordinator::group::partition_for(
+                    group,
+                    broker.groups.config.offsets_partitions,
+                ),
+            )
+            .unwrap()
+    };
+    // After each answer: the write is there, and fsynced by a flush job.
+    let written_and_durable = |group: &str, before: i64| {
+        let p = offsets_partition(group);
+        let end = p.lock().log.log_end_offset();
+        assert!(end > before, "{group}: nothing written");
+        assert_eq!(p.lock().log.unflushed_messages(), 0, "{group}: not fsynced");
+        assert_eq!(
+            p.durable_offset(),
+            end,
+            "{group}: answered before the flush job"
+        );
+        end
+    };
+    let call = |version: i16, request: RequestKind| {
+        let ctx = context(&broker, version, &shutdown);
+        async move { dispatch(&ctx, request).await.unwrap().unwrap() }
+    };
+
+    let group = GroupId(StrBytes::from_static_str("fg"));
+    let join = JoinGroupRequest::default()
+        .with_group_id(group.clone())
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![
+            join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Bytes::from_static(&[
+                    0, 0, 0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 0,
+                ])),
+        ]);
+    let ResponseKind::JoinGroup(joined) = call(3, RequestKind::JoinGroup(join)).await else {
+        panic!("no join response");
+    };
+    assert_eq!(joined.error_code, 0);
+    let before = offsets_partition("fg").lock().log.log_end_offset();
+    let sync = SyncGroupRequest::default()
+        .with_group_id(group.clone())
+        .with_generation_id(joined.generation_id)
+        .with_member_id(joined.member_id.clone())
+        .with_assignments(vec![
+            sync_group_request::SyncGroupRequestAssignment::default()
+                .with_member_id(joined.member_id.clone())
+                .with_assignment(Bytes::from_static(&[0, 0])),
+        ]);
+    let ResponseKind::SyncGroup(synced) = call(3, RequestKind::SyncGroup(sync)).await else {
+        panic!("no sync response");
+    };
+    assert_eq!(synced.error_code, 0);
+    let before = written_and_durable("fg", before);
+
+    let leave = LeaveGroupRequest::default()
+        .with_group_id(group.clone())
+        .with_member_id(joined.member_id.clone());
+    let ResponseKind::LeaveGroup(left) = call(2, RequestKind::LeaveGroup(leave)).await else {
+        panic!("no leave response");
+    };
+    assert_eq!(left.error_code, 0);
+    let before = written_and_durable("fg", before);
+
+    let delete = DeleteGroupsRequest::default().with_groups_names(vec![group]);
+    let ResponseKind::DeleteGroups(deleted) = call(2, RequestKind::DeleteGroups(delete)).await
+    else {
+        panic!("no delete response");
+    };
+    assert_eq!(deleted.results[0].error_code, 0);
+    written_and_durable("fg", before);
+
+    let before = offsets_partition("cg").lock().log.log_end_offset();
+    let heartbeat = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("cg")))
+        .with_member_id(StrBytes::from_string(uuid::Uuid::new_v4().to_string()))
+        .with_rebalance_timeout_ms(10_000)
+        .with_subscribed_topic_names(Some(vec![name("t")]));
+    let ResponseKind::ConsumerGroupHeartbeat(beat) =
+        call(0, RequestKind::ConsumerGroupHeartbeat(heartbeat)).await
+    else {
+        panic!("no heartbeat response");
+    };
+    assert_eq!(beat.error_code, 0, "{:?}", beat.error_message);
+    written_and_durable("cg", before);
 }

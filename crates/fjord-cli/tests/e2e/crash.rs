@@ -1213,9 +1213,9 @@ fn partition_dirs(data_dir: &Path) -> Vec<(String, PathBuf)> {
 /// Simulates a power cut after a kill -9 of a broker running with
 /// `log.flush.interval.messages=1`. Per partition, the durable offset is what the broker must
 /// have fsynced: for the test topic, one past the last acknowledged (or previously served)
-/// record; for `__consumer_offsets`, its recovery point or one past the records of the
-/// acknowledged commits, whichever is later (an offset commit is fsynced by the partition's
-/// group commit, which does not move the recovery point). See [`tear_partition`].
+/// record; for `__consumer_offsets`, its recovery point or one past the group's snapshots and
+/// acknowledged commits, whichever is later (the coordinator's writes are fsynced by the
+/// partition's group commit, which does not move the recovery point). See [`tear_partition`].
 ///
 /// The cut therefore never drops what was acknowledged, whether or not the broker fsynced it:
 /// it tests recovery from what a power cut leaves. That every acknowledgement waits for its
@@ -1259,10 +1259,10 @@ fn simulate_power_loss(data_dir: &Path, model: &Model, commits: &Commits, rng: &
     report.join("; ")
 }
 
-/// One past the last record in this `__consumer_offsets` partition that commits, for the
-/// group, an offset a power cut must keep: the last acknowledged one per partition (this
-/// iteration's, or the last verified), or the one in flight at the kill (its answer may have
-/// arrived). 0 when there is none.
+/// One past the last record in this `__consumer_offsets` partition that a power cut must
+/// keep: the group's snapshots, and the commits of the last acknowledged offset per partition
+/// (this iteration's, or the last verified) or of the one in flight at the kill (its answer
+/// may have arrived). 0 when there is none.
 fn commit_records_end(dir: &Path, model: &Model, commits: &Commits) -> i64 {
     let mut keep: Vec<(i64, i64)> = (0..PARTITIONS)
         .filter_map(|p| {
@@ -1290,12 +1290,19 @@ fn commit_records_end(dir: &Path, model: &Model, commits: &Commits) -> i64 {
                 ) else {
                     continue;
                 };
+                let offset = h.base_offset + i64::from(r.offset_delta);
+                if key["k"] == "group" && key["group"] == GROUP {
+                    // Group snapshots are answered (SyncGroup, LeaveGroup, ...) once fsynced,
+                    // and the harness does not see which answers went out: keep them all.
+                    end = end.max(offset + 1);
+                    continue;
+                }
                 let ours = key["k"] == "offset" && key["group"] == GROUP && key["topic"] == TOPIC;
                 let committed = (key["partition"].as_i64(), value["offset"].as_i64());
                 if let (true, (Some(p), Some(o))) = (ours, committed)
                     && keep.contains(&(p, o))
                 {
-                    end = end.max(h.base_offset + i64::from(r.offset_delta) + 1);
+                    end = end.max(offset + 1);
                 }
             }
         }

@@ -118,7 +118,8 @@ pub enum Answer {
 struct State {
     groups: BTreeMap<String, Group>,
     offsets: BTreeMap<String, BTreeMap<(String, i32), CommittedOffset>>,
-    waiting: HashMap<u64, oneshot::Sender<Answer>>,
+    /// Parked requests, answered with the group write their answer must wait for, if any.
+    waiting: HashMap<u64, oneshot::Sender<(Answer, Option<Unflushed>)>>,
     next_token: u64,
     next_member: u64,
 }
@@ -228,11 +229,25 @@ impl GroupCoordinator {
                 Some(Group::Classic(g)) => g.join(now, &self.config.classic, req.join),
                 _ => Vec::new(),
             };
-            self.execute(broker, &mut st, &req.group_id, effects);
+            // Every answer, this one's through `rx` too, carries the write it waits for.
+            let _ = self.execute(broker, &mut st, &req.group_id, effects);
             rx
         };
         match rx.await {
-            Ok(Answer::Join(r)) => r,
+            Ok((Answer::Join(r), unflushed)) => {
+                match Unflushed::wait_for(unflushed, &req.group_id).await {
+                    Ok(()) => r,
+                    Err(e) => classic::JoinResult {
+                        error: Some(e),
+                        generation: -1,
+                        protocol_type: None,
+                        protocol_name: None,
+                        leader: String::new(),
+                        member_id: r.member_id,
+                        members: Vec::new(),
+                    },
+                }
+            }
             _ => classic::JoinResult {
                 error: Some(ResponseError::RebalanceInProgress),
                 generation: -1,
@@ -277,11 +292,16 @@ impl GroupCoordinator {
             };
             let (tx, rx) = oneshot::channel();
             st.waiting.insert(token, tx);
-            self.execute(broker, &mut st, group_id, effects);
+            let _ = self.execute(broker, &mut st, group_id, effects);
             rx
         };
         match rx.await {
-            Ok(Answer::Sync(r)) => r,
+            Ok((Answer::Sync(r), unflushed)) => {
+                match Unflushed::wait_for(unflushed, group_id).await {
+                    Ok(()) => r,
+                    Err(e) => error(e),
+                }
+            }
             _ => error(ResponseError::RebalanceInProgress),
         }
     }
@@ -302,31 +322,33 @@ impl GroupCoordinator {
         }
     }
 
-    /// Handles LeaveGroup; per-member errors, or a group-level error.
+    /// Handles LeaveGroup; per-member errors, or a group-level error. The answer waits for the
+    /// group write, if any ([`Unflushed::wait_for`]).
     pub fn leave(
         &self,
         broker: &Broker,
         now: i64,
         group_id: &str,
         leavers: &[(String, Option<String>)],
-    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+    ) -> Result<(Vec<Option<ResponseError>>, Option<Unflushed>), ResponseError> {
         let mut st = self.lock();
         let (errors, effects) = match st.groups.get_mut(group_id) {
             Some(Group::Classic(g)) => g.leave(now, &self.config.classic, leavers),
             _ => return Err(ResponseError::UnknownMemberId),
         };
-        self.execute(broker, &mut st, group_id, effects);
-        Ok(errors)
+        let unflushed = self.execute(broker, &mut st, group_id, effects);
+        Ok((errors, unflushed))
     }
 
-    /// Handles a ConsumerGroupHeartbeat (KIP-848).
+    /// Handles a ConsumerGroupHeartbeat (KIP-848). The answer waits for the group write, if
+    /// any ([`Unflushed::wait_for`]).
     pub fn consumer_heartbeat(
         &self,
         broker: &Broker,
         now: i64,
         group_id: &str,
         mut hb: consumer::Heartbeat,
-    ) -> Result<consumer::HeartbeatResult, (ResponseError, String)> {
+    ) -> Result<(consumer::HeartbeatResult, Option<Unflushed>), (ResponseError, String)> {
         let image = broker.image();
         let topics: BTreeMap<String, i32> = image
             .topics()
@@ -353,10 +375,11 @@ impl GroupCoordinator {
         let before = (g.epoch, g.members.len());
         let result = g.heartbeat(now, hb, &topics);
         let after = (g.epoch, g.members.len());
+        let mut unflushed = None;
         if before != after || result.as_ref().is_ok_and(|r| r.assignment.is_some()) {
-            self.execute(broker, &mut st, group_id, vec![classic::Effect::Persist]);
+            unflushed = self.execute(broker, &mut st, group_id, vec![classic::Effect::Persist]);
         }
-        result
+        result.map(|r| (r, unflushed))
     }
 
     /// Validates and stores an OffsetCommit. Returns a group-level error, or per-partition
@@ -466,8 +489,13 @@ impl GroupCoordinator {
         self.lock().groups.get(group_id).cloned()
     }
 
-    /// Deletes an empty group with its offsets.
-    pub fn delete_group(&self, broker: &Broker, group_id: &str) -> Result<(), ResponseError> {
+    /// Deletes an empty group with its offsets. The answer waits for the tombstones, if asked
+    /// ([`Unflushed::wait_for`]).
+    pub fn delete_group(
+        &self,
+        broker: &Broker,
+        group_id: &str,
+    ) -> Result<Option<Unflushed>, ResponseError> {
         let mut st = self.lock();
         let Some(g) = st.groups.get(group_id) else {
             return Err(ResponseError::GroupIdNotFound);
@@ -480,7 +508,7 @@ impl GroupCoordinator {
             .get(group_id)
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
-        store::write_tombstones(
+        let unflushed = store::write_tombstones(
             broker,
             self.config.offsets_partitions,
             group_id,
@@ -490,16 +518,17 @@ impl GroupCoordinator {
         .map_err(|_| ResponseError::CoordinatorNotAvailable)?;
         st.groups.remove(group_id);
         st.offsets.remove(group_id);
-        Ok(())
+        Ok(unflushed)
     }
 
-    /// OffsetDelete: removes offsets of topics the group is not subscribed to.
+    /// OffsetDelete: removes offsets of topics the group is not subscribed to. The answer waits
+    /// for the tombstones, if asked ([`Unflushed::wait_for`]).
     pub fn delete_offsets(
         &self,
         broker: &Broker,
         group_id: &str,
         partitions: &[(String, i32)],
-    ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
+    ) -> Result<(Vec<Option<ResponseError>>, Option<Unflushed>), ResponseError> {
         let mut st = self.lock();
         let image = broker.image();
         let all_topics: BTreeMap<String, i32> = image
@@ -523,7 +552,7 @@ impl GroupCoordinator {
                 delete.push((t.clone(), *p));
             }
         }
-        store::write_tombstones(
+        let unflushed = store::write_tombstones(
             broker,
             self.config.offsets_partitions,
             group_id,
@@ -536,7 +565,7 @@ impl GroupCoordinator {
                 o.remove(k);
             }
         }
-        Ok(results)
+        Ok((results, unflushed))
     }
 
     /// Expires sessions, ends rebalance waits, and drops offsets of empty groups older than
@@ -557,7 +586,8 @@ impl GroupCoordinator {
                 None => Vec::new(),
             };
             if !effects.is_empty() {
-                self.execute(broker, &mut st, &id, effects);
+                // Nothing is acknowledged here: the next flush covers the write.
+                let _ = self.execute(broker, &mut st, &id, effects);
             }
         }
         self.expire_offsets(broker, &mut st, now);
@@ -580,6 +610,7 @@ impl GroupCoordinator {
             }
         }
         for (group, keys) in expired {
+            // Expiry acknowledges nothing: the next flush covers the tombstones.
             if store::write_tombstones(broker, self.config.offsets_partitions, &group, &keys, false)
                 .is_err()
             {
@@ -607,35 +638,39 @@ impl GroupCoordinator {
         }
     }
 
+    /// Carries out a state machine's effects. The group snapshot (`Persist`) is written first,
+    /// so that every answer sent here carries the write it must wait for under a flush policy
+    /// (the receiver waits, with no lock held); the snapshot is of the group as it is now,
+    /// whatever the effect's place in the list. Returns that write for the caller's own answer.
     fn execute(
         &self,
         broker: &Broker,
         st: &mut State,
         group_id: &str,
         effects: Vec<classic::Effect>,
-    ) {
-        for e in effects {
-            match e {
-                classic::Effect::Join { token, result } => {
-                    if let Some(tx) = st.waiting.remove(&token) {
-                        let _ = tx.send(Answer::Join(result));
-                    }
-                }
-                classic::Effect::Sync { token, result } => {
-                    if let Some(tx) = st.waiting.remove(&token) {
-                        let _ = tx.send(Answer::Sync(result));
-                    }
-                }
-                classic::Effect::Persist => {
-                    if let Some(g) = st.groups.get(group_id)
-                        && let Err(e) =
-                            store::write_group(broker, self.config.offsets_partitions, group_id, g)
-                    {
-                        tracing::error!(group = group_id, error = %e, "persisting group failed");
-                    }
+    ) -> Option<Unflushed> {
+        let mut unflushed = None;
+        if effects.contains(&classic::Effect::Persist)
+            && let Some(g) = st.groups.get(group_id)
+        {
+            match store::write_group(broker, self.config.offsets_partitions, group_id, g) {
+                Ok(u) => unflushed = u,
+                Err(e) => {
+                    tracing::error!(group = group_id, error = %e, "persisting group failed");
                 }
             }
         }
+        for e in effects {
+            let (token, answer) = match e {
+                classic::Effect::Join { token, result } => (token, Answer::Join(result)),
+                classic::Effect::Sync { token, result } => (token, Answer::Sync(result)),
+                classic::Effect::Persist => continue,
+            };
+            if let Some(tx) = st.waiting.remove(&token) {
+                let _ = tx.send((answer, unflushed.clone()));
+            }
+        }
+        unflushed
     }
 }
 

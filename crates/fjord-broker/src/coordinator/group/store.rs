@@ -44,7 +44,8 @@ pub enum StoreError {
 
 /// A write to `__consumer_offsets` that the partition's flush policy (`flush.messages`, which
 /// covers this topic too) wants on disk before it is acknowledged.
-#[must_use = "an acknowledgement must wait for the flush (Unflushed::wait or flush_inline)"]
+#[derive(Clone)]
+#[must_use = "an acknowledgement must wait for the flush (Unflushed::wait)"]
 pub struct Unflushed {
     partition: Arc<Partition>,
     through: i64,
@@ -61,25 +62,25 @@ impl std::fmt::Debug for Unflushed {
 }
 
 impl Unflushed {
+    /// Waits for `unflushed` when there is one; a failed fsync is logged and answered
+    /// COORDINATOR_NOT_AVAILABLE, which clients retry.
+    pub async fn wait_for(
+        unflushed: Option<Unflushed>,
+        group: &str,
+    ) -> Result<(), kafka_protocol::error::ResponseError> {
+        let Some(u) = unflushed else {
+            return Ok(());
+        };
+        u.wait().await.map_err(|e| {
+            tracing::error!(group, error = %e, "flushing a group write failed");
+            kafka_protocol::error::ResponseError::CoordinatorNotAvailable
+        })
+    }
+
     /// Waits until the write is fsynced, through the partition's group commit: outside every
     /// lock, one fsync for all the commits (and produces) that arrived meanwhile.
     pub async fn wait(self) -> Result<(), fjord_log::LogError> {
         self.partition.flush_through(self.through).await
-    }
-
-    /// Fsyncs now, under the partition lock, blocking the caller. For the rare writes made
-    /// under the coordinator's own lock (group snapshots, tombstones).
-    ///
-    /// Always calls `Log::flush`, even when nothing looks unflushed: a group-commit job may
-    /// have taken this write's files and not synced them yet, and `Log::flush` then fsyncs
-    /// every segment (a clean log costs it nothing).
-    fn flush_inline(self) -> Result<(), StoreError> {
-        self.partition
-            .lock()
-            .log
-            .flush()
-            .map_err(crate::partition::AppendError::from)?;
-        Ok(())
     }
 }
 
@@ -118,19 +119,6 @@ fn append(
     Ok(through.map(|through| Unflushed { partition, through }))
 }
 
-/// Appends and, under a flush policy, fsyncs before returning (see [`Unflushed::flush_inline`]).
-fn append_durably(
-    broker: &Broker,
-    partitions: i32,
-    group: &str,
-    records: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-) -> Result<(), StoreError> {
-    match append(broker, partitions, group, records)? {
-        Some(unflushed) => unflushed.flush_inline(),
-        None => Ok(()),
-    }
-}
-
 /// Writes committed offsets. Under a flush policy the caller acknowledges them only after
 /// [`Unflushed::wait`].
 pub fn write_offsets(
@@ -152,17 +140,18 @@ pub fn write_offsets(
     append(broker, partitions, group, records)
 }
 
-/// Writes a group snapshot.
+/// Writes a group snapshot; under a flush policy, answers that depend on it wait for
+/// [`Unflushed::wait`].
 pub fn write_group(
     broker: &Broker,
     partitions: i32,
     group_id: &str,
     group: &Group,
-) -> Result<(), StoreError> {
+) -> Result<Option<Unflushed>, StoreError> {
     let key = Key::Group {
         group: group_id.to_string(),
     };
-    append_durably(
+    append(
         broker,
         partitions,
         group_id,
@@ -177,7 +166,7 @@ pub fn write_tombstones(
     group: &str,
     offsets: &[(String, i32)],
     group_too: bool,
-) -> Result<(), StoreError> {
+) -> Result<Option<Unflushed>, StoreError> {
     let mut records = Vec::new();
     for (topic, partition) in offsets {
         let key = Key::Offset {
@@ -195,7 +184,7 @@ pub fn write_tombstones(
             None,
         ));
     }
-    append_durably(broker, partitions, group, records)
+    append(broker, partitions, group, records)
 }
 
 type Replayed = (
@@ -376,17 +365,35 @@ mod tests {
         );
     }
 
-    /// Group snapshots are written under the coordinator's lock and fsync before returning.
-    #[test]
-    fn snapshots_and_tombstones_fsync_inline_under_a_flush_policy() {
+    /// Group snapshots and tombstones hand back a wait under a flush policy, as commits do, and
+    /// one wait covers both.
+    #[tokio::test]
+    async fn snapshots_and_tombstones_hand_back_a_wait_under_a_flush_policy() {
         let dir = tempfile::tempdir().unwrap();
         let (broker, partitions, p) = broker_for_g(dir.path(), true);
         let group = Group::Classic(super::super::ClassicGroup::new("g"));
-        write_group(&broker, partitions, "g", &group).unwrap();
+        let snapshot = write_group(&broker, partitions, "g", &group).unwrap();
         assert_eq!(p.lock().log.log_end_offset(), 1);
-        assert_eq!(p.lock().log.unflushed_messages(), 0);
-        write_tombstones(&broker, partitions, "g", &[("t".into(), 0)], true).unwrap();
+        let tombstones =
+            write_tombstones(&broker, partitions, "g", &[("t".into(), 0)], true).unwrap();
         assert_eq!(p.lock().log.log_end_offset(), 3);
+        assert_eq!(p.lock().log.unflushed_messages(), 3);
+        let (Some(snapshot), Some(tombstones)) = (snapshot, tombstones) else {
+            panic!("a flush policy must hand back waits");
+        };
+        tombstones.wait().await.unwrap();
         assert_eq!(p.lock().log.unflushed_messages(), 0);
+        assert_eq!(p.durable_offset(), 3);
+        let jobs = p.flush_jobs();
+        snapshot.wait().await.unwrap();
+        assert_eq!(p.flush_jobs(), jobs, "already covered");
+        // Without a policy there is nothing to wait for.
+        let dir = tempfile::tempdir().unwrap();
+        let (broker, partitions, _) = broker_for_g(dir.path(), false);
+        assert!(
+            write_group(&broker, partitions, "g", &group)
+                .unwrap()
+                .is_none()
+        );
     }
 }
