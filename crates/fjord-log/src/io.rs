@@ -303,6 +303,45 @@ impl FileSlice {
         read_exact_at(&self.file, self.pos, self.len)
     }
 
+    /// Whether some of the slice's bytes are not in the page cache, so that sending it would
+    /// wait for the disk. False where the kernel cannot tell ([`uncached_pages`]).
+    pub fn is_cold(&self) -> bool {
+        uncached_pages(&self.file, self.pos, self.len as u64).is_some_and(|n| n > 0)
+    }
+
+    /// Reads the slice's bytes into the page cache and throws them away: a blocking call for a
+    /// blocking thread, so that the `sendfile` that follows on the runtime finds them cached.
+    pub fn warm(&self) -> io::Result<()> {
+        let mut buf = Vec::<u8>::with_capacity(WARM_CHUNK.min(self.len));
+        let mut done = 0usize;
+        while done < self.len {
+            let want = (self.len - done).min(WARM_CHUNK);
+            let offset = offset_of(self.pos, done)?;
+            // SAFETY: the spare capacity is writable memory owned by `buf` of at least `want`
+            // bytes; pread writes at most `want` bytes into it and keeps no pointer. Nothing
+            // reads those bytes, so they may stay uninitialised.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    buf.spare_capacity_mut().as_mut_ptr().cast(),
+                    want,
+                    offset,
+                )
+            };
+            match n {
+                n if n > 0 => done += n as usize,
+                0 => return Ok(()), // truncated under the slice: the send will say so
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends bytes `done..` of the slice to the socket `socket` with one `sendfile` (Linux; a
     /// `pread` and `write` elsewhere), returning how many went: fewer than asked when the
     /// socket buffer fills. `WouldBlock` means none fit. `Ok(0)` with bytes left means the file
@@ -336,6 +375,88 @@ impl FileSlice {
         }
     }
 }
+
+/// Pages of `len` bytes at `pos` that are not in the page cache, by `cachestat(2)` (Linux
+/// 6.5 and later). `None` where the kernel cannot tell (an older kernel, another system, a
+/// refused call): callers then read as if everything were cached, as before the probe existed.
+/// The call walks the page cache's tree under RCU; it never waits for the disk.
+pub(crate) fn uncached_pages(file: &File, pos: u64, len: u64) -> Option<u64> {
+    if len == 0 {
+        return Some(0); // `cachestat` reads a zero length as "to the end of the file".
+    }
+    #[cfg(target_os = "linux")]
+    {
+        /// `struct cachestat_range` of `<linux/mman.h>`.
+        #[repr(C)]
+        struct Range {
+            off: u64,
+            len: u64,
+        }
+        /// `struct cachestat` of `<linux/mman.h>`.
+        #[repr(C)]
+        #[derive(Default)]
+        struct Stat {
+            nr_cache: u64,
+            nr_dirty: u64,
+            nr_writeback: u64,
+            nr_evicted: u64,
+            nr_recently_evicted: u64,
+        }
+        /// `cachestat`'s number, the same on every architecture (it postdates the unified
+        /// table).
+        const SYS_CACHESTAT: libc::c_long = 451;
+        let range = Range { off: pos, len };
+        let mut stat = Stat::default();
+        // SAFETY: `range` and `stat` are live locals of the layouts the kernel reads and writes;
+        // the descriptor is open for the duration of the call; the kernel keeps no pointer.
+        let rc = unsafe {
+            libc::syscall(
+                SYS_CACHESTAT,
+                file.as_raw_fd(),
+                &range as *const Range,
+                &mut stat as *mut Stat,
+                0u32,
+            )
+        };
+        if rc != 0 {
+            return None;
+        }
+        let first = pos / PAGE;
+        let end = pos.saturating_add(len).div_ceil(PAGE);
+        Some((end - first).saturating_sub(stat.nr_cache))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, pos);
+        None
+    }
+}
+
+/// Drops the file's clean pages from the page cache (`POSIX_FADV_DONTNEED`; dirty pages stay
+/// until written back, so fsync first). For tests of reads that have to go to the disk.
+pub fn evict_from_page_cache(path: &std::path::Path) -> io::Result<()> {
+    let file = File::open(path)?;
+    // SAFETY: plain system call on an open descriptor; no memory is passed.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Whether this kernel tells which pages are cached (`cachestat(2)`, Linux 6.5 and later);
+/// without it [`FileSlice::is_cold`] is always false and reads go to the disk where they are.
+pub fn kernel_reports_page_cache() -> bool {
+    // Any open file will do: the answer is about the call, not the file.
+    File::open("/proc/self/exe").is_ok_and(|file| uncached_pages(&file, 0, 1).is_some())
+}
+
+/// The page size `cachestat` counts in. Larger pages only make [`uncached_pages`] count
+/// fewer, never report a cached range as cold.
+const PAGE: u64 = 4096;
+
+/// Bytes [`FileSlice::warm`] reads per `pread`.
+const WARM_CHUNK: usize = 256 * 1024;
 
 fn offset_of(pos: u64, delta: usize) -> io::Result<libc::off_t> {
     pos.checked_add(delta as u64)

@@ -377,6 +377,41 @@ impl Log {
             .collect())
     }
 
+    /// The parts of the segment files that [`Log::read_slices`] at `offset` with `max_bytes`
+    /// would touch and that are not in the page cache: from the offset-index entry its walk
+    /// starts at, `max_bytes` plus one index interval on, into the following segments if the
+    /// first ends sooner. Empty when all of it is cached, when the kernel cannot tell, or when
+    /// `offset` is out of range or at the end. A caller on an async runtime reads these on a
+    /// blocking thread ([`FileSlice::warm`]) before it reads under the partition's lock, so
+    /// that a consumer catching up from disk does not hold the lock, or a runtime worker,
+    /// while the disk answers. A first batch larger than `max_bytes` (KIP-74) can reach past
+    /// the probed range; its tail is then read from the disk by the send.
+    pub fn cold_slices(&self, offset: i64, max_bytes: usize) -> Vec<FileSlice> {
+        if offset < self.log_start_offset || offset >= self.log_end_offset() {
+            return Vec::new();
+        }
+        let idx = self
+            .segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let mut pos = self.segments[idx].index_floor(offset);
+        let mut want = max_bytes as u64 + u64::from(self.config.index_interval_bytes);
+        let mut cold = Vec::new();
+        for segment in &self.segments[idx..] {
+            if want == 0 {
+                break;
+            }
+            let len = segment.size().saturating_sub(pos).min(want);
+            let slice = segment.slice(pos, len);
+            if slice.is_cold() {
+                cold.push(slice);
+            }
+            want -= len;
+            pos = 0;
+        }
+        cold
+    }
+
     /// Where the batches of a read lie: `(segment index, from, to)` byte ranges, in order.
     /// `offset` must be in range and below the log end offset.
     fn read_ranges(

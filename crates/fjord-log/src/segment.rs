@@ -463,16 +463,21 @@ impl Segment {
     /// Finds the batch containing `offset` (or the first batch after it, when `offset` falls
     /// below the segment or into a gap): its position and header. `None` past the end.
     pub fn find_batch(&self, offset: i64) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let offsets = self.offset_index.entries();
-        let start = floor_index(offsets, offset - self.base_offset, |e| i64::from(e.rel))
-            .map_or(0, |i| u64::from(offsets[i].pos));
-        for item in self.walk(start) {
+        for item in self.walk(self.index_floor(offset)) {
             let (pos, h) = item?;
             if h.last_offset() >= offset {
                 return Ok(Some((pos, h)));
             }
         }
         Ok(None)
+    }
+
+    /// Where [`Segment::find_batch`] starts walking for `offset`: the position of the last
+    /// offset-index entry at or below it (0 when none is).
+    pub fn index_floor(&self, offset: i64) -> u64 {
+        let offsets = self.offset_index.entries();
+        floor_index(offsets, offset - self.base_offset, |e| i64::from(e.rel))
+            .map_or(0, |i| u64::from(offsets[i].pos))
     }
 
     /// Reads `len` bytes at `pos`.

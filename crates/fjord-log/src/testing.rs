@@ -1,6 +1,8 @@
 //! Helpers for tests (of this crate and of crates using it): build valid magic-v2 batches and
 //! decode fetched bytes back into records. Not meant for production paths.
 
+pub use crate::io::{evict_from_page_cache, kernel_reports_page_cache};
+
 use crate::batch::{BATCH_HEADER_LEN, BatchHeader, LENGTH_OVERHEAD, write_crc};
 use crate::error::BatchError;
 use crate::record::{iter_records, put_varint, put_varlong};

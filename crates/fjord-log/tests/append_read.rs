@@ -431,3 +431,70 @@ fn slices_hold_exactly_the_batches_a_read_returns() {
         Err(LogError::OffsetOutOfRange { .. })
     ));
 }
+
+fn evict(path: &std::path::Path) {
+    fjord_log::testing::evict_from_page_cache(path).unwrap();
+}
+
+#[test]
+fn cold_slices_name_the_uncached_part_of_a_read_and_warm_reads_it_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_config(3 << 20));
+    // 8 batches of 512 KiB: two segments.
+    for i in 0..8 {
+        append_bytes(&mut log, batch(8, i, 64 << 10), i);
+    }
+    log.flush().unwrap();
+    let segments = segment_files(dir.path());
+    assert_eq!(segments.len(), 2);
+    assert!(
+        log.cold_slices(0, 1 << 20).is_empty(),
+        "just written, so cached"
+    );
+    for s in &segments {
+        evict(s);
+    }
+    let cold = log.cold_slices(0, 1 << 20);
+    if !fjord_log::testing::kernel_reports_page_cache() {
+        // Without the probe reads go on as before: on the runtime, from the disk.
+        assert!(cold.is_empty());
+        eprintln!("no cachestat on this kernel: cold reads are not detected");
+        return;
+    }
+    // The read's range: from the start, the 1 MiB asked for plus one index interval.
+    assert_eq!(cold.len(), 1, "{cold:?}");
+    assert_eq!(cold[0].len(), (1 << 20) + 64);
+    assert!(cold[0].is_cold());
+    cold[0].warm().unwrap();
+    assert!(!cold[0].is_cold());
+    assert!(log.cold_slices(0, 1 << 20).is_empty(), "warm read it in");
+    // A longer read runs on into the second segment: both are named. (Evicted again: the
+    // kernel's readahead may have brought in more than was read.)
+    for s in &segments {
+        evict(s);
+    }
+    let end = log.log_end_offset();
+    let total: usize = log
+        .read_slices(0, end, usize::MAX)
+        .unwrap()
+        .iter()
+        .map(|s| s.len())
+        .sum();
+    let cold = log.cold_slices(0, 4 << 20);
+    assert_eq!(cold.len(), 2, "{cold:?}");
+    assert_eq!(
+        cold.iter().map(|s| s.len()).sum::<usize>(),
+        total.min((4 << 20) + 64)
+    );
+    // Nothing to read: out of range or at the end.
+    assert!(log.cold_slices(end, 1 << 20).is_empty());
+    assert!(log.cold_slices(-1, 1 << 20).is_empty());
+    // What is read back after warming is what was written.
+    for s in &cold {
+        s.warm().unwrap();
+    }
+    assert!(log.cold_slices(0, usize::MAX >> 1).is_empty());
+    let slices = log.read_slices(3, end, 1 << 20).unwrap();
+    let joined: Vec<u8> = slices.iter().flat_map(|s| s.read().unwrap()).collect();
+    assert_eq!(joined, log.read(3, end, 1 << 20).unwrap().records.to_vec());
+}

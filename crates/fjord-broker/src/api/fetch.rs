@@ -14,6 +14,7 @@
 //! session id 0, which tells a client to keep sending full fetches, and refuses incremental
 //! fetches for a session it does not have with FETCH_SESSION_ID_NOT_FOUND.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -37,8 +38,15 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
     let deadline = tokio::time::Instant::now() + max_wait;
     let stop = crate::server::stopped(ctx.shutdown.clone());
     tokio::pin!(stop);
+    let mut warm_rounds = 0;
     loop {
-        let (response, bytes, errors, files) = read_all(ctx, &req);
+        let probe = warm_rounds < WARM_ROUNDS;
+        let (response, bytes, errors, files, cold) = read_all(ctx, &req, probe);
+        if !cold.is_empty() {
+            warm_rounds += 1;
+            warm(cold).await;
+            continue;
+        }
         let now = tokio::time::Instant::now();
         if bytes >= req.min_bytes.max(0) as usize
             || errors
@@ -58,14 +66,60 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
     }
 }
 
+/// Rounds of reading cold data into the page cache one fetch may take before it reads
+/// whatever is there: pages can be evicted between the warm-up and the read again, and a
+/// fetch must not chase them forever.
+const WARM_ROUNDS: u32 = 2;
+
+/// Record ranges fetches have read into the page cache on a blocking thread.
+pub(crate) static COLD_SLICES_WARMED: AtomicU64 = AtomicU64::new(0);
+
+/// Reads `cold` into the page cache on the blocking pool: the disk's wait then holds neither
+/// the partition lock (so appends to the partition go on) nor a runtime worker (so other
+/// connections go on). A failure is only logged: the read that follows reports it.
+async fn warm(cold: Vec<fjord_log::FileSlice>) {
+    let slices = cold.len() as u64;
+    let bytes: usize = cold.iter().map(fjord_log::FileSlice::len).sum();
+    tracing::debug!(
+        slices,
+        bytes,
+        "fetch reads records from the disk on a blocking thread"
+    );
+    let warmed = tokio::task::spawn_blocking(move || {
+        for slice in &cold {
+            slice.warm()?;
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+    match warmed {
+        Ok(Ok(())) => {
+            COLD_SLICES_WARMED.fetch_add(slices, Ordering::Relaxed);
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "reading cold records ahead failed"),
+        Err(e) => tracing::debug!(error = %e, "reading cold records ahead did not finish"),
+    }
+}
+
 /// Reads every requested partition once. Returns the response, the bytes of records in it,
-/// whether any partition has an error (which ends a long poll at once), and the file ranges
-/// its placeholder record sets stand for (see [`crate::server::frame::record_set`]).
+/// whether any partition has an error (which ends a long poll at once), the file ranges its
+/// placeholder record sets stand for (see [`crate::server::frame::record_set`]), and, when
+/// `probe` is set, the ranges of partitions left unread because their records are not in the
+/// page cache ([`fjord_log::Log::cold_slices`]): the caller reads those ahead off the runtime
+/// and calls again, since the response is incomplete.
 fn read_all(
     ctx: &RequestContext,
     req: &FetchRequest,
-) -> (FetchResponse, usize, bool, Vec<fjord_log::FileSlice>) {
+    probe: bool,
+) -> (
+    FetchResponse,
+    usize,
+    bool,
+    Vec<fjord_log::FileSlice>,
+    Vec<fjord_log::FileSlice>,
+) {
     let mut files = Vec::new();
+    let mut cold = Vec::new();
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = ctx.api_version >= 13;
@@ -116,12 +170,21 @@ fn read_all(
             // KIP-74: only the first data of the whole response may exceed the limits.
             // Only where the batches lie is read under the lock; their bytes are sent from the
             // page cache when the response is written.
-            let read = if limit == 0 && total > 0 {
+            let skip = limit == 0 && total > 0;
+            // Records not in the page cache are read ahead by the caller, off the lock and the
+            // runtime; this partition is read again after that.
+            let uncached = if probe && !skip {
+                st.log.cold_slices(fp.fetch_offset, limit.max(1))
+            } else {
+                Vec::new()
+            };
+            let read = if skip || !uncached.is_empty() {
                 None
             } else {
                 Some(st.log.read_slices(fp.fetch_offset, hw, limit.max(1)))
             };
             drop(st);
+            cold.extend(uncached);
             match read {
                 None => partitions.push(base),
                 Some(Ok(slices)) => {
@@ -180,5 +243,6 @@ fn read_all(
         total,
         any_error,
         files,
+        cold,
     )
 }

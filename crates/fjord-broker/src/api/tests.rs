@@ -657,3 +657,105 @@ async fn group_writes_under_a_flush_policy_answer_after_the_fsync() {
     assert_eq!(beat.error_code, 0, "{:?}", beat.error_message);
     written_and_durable("cg", before);
 }
+
+/// A fetch of records no longer in the page cache reads them ahead on a blocking thread, off
+/// the partition lock and the runtime, and then answers with exactly the records a warm
+/// fetch returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let created = broker
+        .create_topics(
+            vec![NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs: Default::default(),
+            }],
+            false,
+        )
+        .await;
+    assert!(created[0].is_ok());
+    let value = vec![b'v'; 100 << 10];
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&value[..]), 1), (None, Some(&value[..]), 2)],
+    ));
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    for _ in 0..8 {
+        let request = RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![
+                    produce_request::TopicProduceData::default()
+                        .with_name(name("t"))
+                        .with_partition_data(vec![
+                            produce_request::PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(batch.clone())),
+                        ]),
+                ]),
+        );
+        let response = dispatch(&context(&broker, 9, &shutdown), request).await;
+        assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
+    }
+    let p = broker.partition("t", 0).unwrap();
+    let log_dir = {
+        let mut st = p.lock();
+        st.log.flush().unwrap();
+        st.log.dir().to_path_buf()
+    };
+    let fetch = |offset| {
+        RequestKind::Fetch(
+            FetchRequest::default()
+                .with_max_wait_ms(0)
+                .with_max_bytes(1 << 20)
+                .with_topics(vec![
+                    fetch_request::FetchTopic::default()
+                        .with_topic(name("t"))
+                        .with_partitions(vec![
+                            fetch_request::FetchPartition::default()
+                                .with_fetch_offset(offset)
+                                .with_partition_max_bytes(1 << 20),
+                        ]),
+                ]),
+        )
+    };
+    // The records and file ranges a fetch answers with.
+    let answer = |request| {
+        let ctx = context(&broker, 12, &shutdown);
+        async move {
+            let Ok(Some(ResponseKind::Fetch(r))) = dispatch(&ctx, request).await else {
+                panic!("no fetch response");
+            };
+            let part = &r.responses[0].partitions[0];
+            assert_eq!(part.error_code, 0, "{part:?}");
+            let files = std::mem::take(&mut *ctx.file_records.lock().unwrap());
+            let bytes: Vec<u8> = files.iter().flat_map(|f| f.read().unwrap()).collect();
+            bytes
+        }
+    };
+    let warm = answer(fetch(4)).await;
+    assert!(warm.len() > 400 << 10, "{} bytes", warm.len());
+    let warmed_before = super::fetch::COLD_SLICES_WARMED.load(std::sync::atomic::Ordering::Relaxed);
+    for entry in std::fs::read_dir(&log_dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "log") {
+            fjord_log::testing::evict_from_page_cache(&path).unwrap();
+        }
+    }
+    let cold_now = !p.lock().log.cold_slices(4, 1 << 20).is_empty();
+    if !fjord_log::testing::kernel_reports_page_cache() {
+        assert!(!cold_now);
+        eprintln!("no cachestat on this kernel: cold fetches are served as before");
+        return;
+    }
+    assert!(cold_now, "eviction left the records cached");
+    let cold = answer(fetch(4)).await;
+    assert_eq!(cold, warm, "the cold fetch answers with the same records");
+    let warmed = super::fetch::COLD_SLICES_WARMED.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(warmed > warmed_before, "the fetch read its records ahead");
+    assert!(p.lock().log.cold_slices(4, 1 << 20).is_empty());
+}
