@@ -53,6 +53,13 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
             || now >= deadline
             || *ctx.shutdown.borrow()
         {
+            // The probe covers what the read was expected to take. What it took can reach
+            // further (a first batch larger than the limits, KIP-74) or may have been evicted
+            // since the warm-up; the send must not read those from the disk on the runtime.
+            let cold_sent: Vec<_> = files.iter().filter(|f| f.is_cold()).cloned().collect();
+            if !cold_sent.is_empty() {
+                warm(cold_sent).await;
+            }
             *ctx.file_records
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = files;

@@ -658,13 +658,13 @@ async fn group_writes_under_a_flush_policy_answer_after_the_fsync() {
     written_and_durable("cg", before);
 }
 
-/// A fetch of records no longer in the page cache reads them ahead on a blocking thread, off
-/// the partition lock and the runtime, and then answers with exactly the records a warm
-/// fetch returns.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = broker(dir.path());
+/// Creates topic "t" with one partition and produces `batch` to it `times` times; returns the
+/// partition and its log directory, everything flushed.
+async fn topic_with_batches(
+    broker: &Arc<Broker>,
+    batch: &Bytes,
+    times: usize,
+) -> (Arc<crate::partition::Partition>, std::path::PathBuf) {
     let created = broker
         .create_topics(
             vec![NewTopic {
@@ -677,13 +677,8 @@ async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
         )
         .await;
     assert!(created[0].is_ok());
-    let value = vec![b'v'; 100 << 10];
-    let batch = Bytes::from(fjord_log::testing::build_batch(
-        0,
-        &[(None, Some(&value[..]), 1), (None, Some(&value[..]), 2)],
-    ));
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    for _ in 0..8 {
+    for _ in 0..times {
         let request = RequestKind::Produce(
             ProduceRequest::default()
                 .with_acks(1)
@@ -698,7 +693,7 @@ async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
                         ]),
                 ]),
         );
-        let response = dispatch(&context(&broker, 9, &shutdown), request).await;
+        let response = dispatch(&context(broker, 9, &shutdown), request).await;
         assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
     }
     let p = broker.partition("t", 0).unwrap();
@@ -707,45 +702,70 @@ async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
         st.log.flush().unwrap();
         st.log.dir().to_path_buf()
     };
-    let fetch = |offset| {
-        RequestKind::Fetch(
-            FetchRequest::default()
-                .with_max_wait_ms(0)
-                .with_max_bytes(1 << 20)
-                .with_topics(vec![
-                    fetch_request::FetchTopic::default()
-                        .with_topic(name("t"))
-                        .with_partitions(vec![
-                            fetch_request::FetchPartition::default()
-                                .with_fetch_offset(offset)
-                                .with_partition_max_bytes(1 << 20),
-                        ]),
-                ]),
-        )
-    };
-    // The records and file ranges a fetch answers with.
-    let answer = |request| {
-        let ctx = context(&broker, 12, &shutdown);
-        async move {
-            let Ok(Some(ResponseKind::Fetch(r))) = dispatch(&ctx, request).await else {
-                panic!("no fetch response");
-            };
-            let part = &r.responses[0].partitions[0];
-            assert_eq!(part.error_code, 0, "{part:?}");
-            let files = std::mem::take(&mut *ctx.file_records.lock().unwrap());
-            let bytes: Vec<u8> = files.iter().flat_map(|f| f.read().unwrap()).collect();
-            bytes
-        }
-    };
-    let warm = answer(fetch(4)).await;
-    assert!(warm.len() > 400 << 10, "{} bytes", warm.len());
-    let warmed_before = super::fetch::COLD_SLICES_WARMED.load(std::sync::atomic::Ordering::Relaxed);
-    for entry in std::fs::read_dir(&log_dir).unwrap() {
+    (p, log_dir)
+}
+
+/// Drops every segment file of `log_dir` from the page cache.
+fn evict_segments(log_dir: &std::path::Path) {
+    for entry in std::fs::read_dir(log_dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "log") {
             fjord_log::testing::evict_from_page_cache(&path).unwrap();
         }
     }
+}
+
+/// A fetch of partition 0 of "t" at `offset`, with `max_bytes` as both limits, not waiting.
+fn fetch_t(offset: i64, max_bytes: i32) -> RequestKind {
+    RequestKind::Fetch(
+        FetchRequest::default()
+            .with_max_wait_ms(0)
+            .with_max_bytes(max_bytes)
+            .with_topics(vec![
+                fetch_request::FetchTopic::default()
+                    .with_topic(name("t"))
+                    .with_partitions(vec![
+                        fetch_request::FetchPartition::default()
+                            .with_fetch_offset(offset)
+                            .with_partition_max_bytes(max_bytes),
+                    ]),
+            ]),
+    )
+}
+
+/// The file ranges a fetch answers with, taken as the response is handed to the writer.
+async fn fetched_files(broker: &Arc<Broker>, request: RequestKind) -> Vec<fjord_log::FileSlice> {
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let ctx = context(broker, 12, &shutdown);
+    let Ok(Some(ResponseKind::Fetch(r))) = dispatch(&ctx, request).await else {
+        panic!("no fetch response");
+    };
+    let part = &r.responses[0].partitions[0];
+    assert_eq!(part.error_code, 0, "{part:?}");
+    std::mem::take(&mut *ctx.file_records.lock().unwrap())
+}
+
+fn read_files(files: &[fjord_log::FileSlice]) -> Vec<u8> {
+    files.iter().flat_map(|f| f.read().unwrap()).collect()
+}
+
+/// A fetch of records no longer in the page cache reads them ahead on a blocking thread, off
+/// the partition lock and the runtime, and then answers with exactly the records a warm
+/// fetch returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let value = vec![b'v'; 100 << 10];
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&value[..]), 1), (None, Some(&value[..]), 2)],
+    ));
+    let (p, log_dir) = topic_with_batches(&broker, &batch, 8).await;
+    let warm = read_files(&fetched_files(&broker, fetch_t(4, 1 << 20)).await);
+    assert!(warm.len() > 400 << 10, "{} bytes", warm.len());
+    let warmed_before = super::fetch::COLD_SLICES_WARMED.load(std::sync::atomic::Ordering::Relaxed);
+    evict_segments(&log_dir);
     let cold_now = !p.lock().log.cold_slices(4, 1 << 20).is_empty();
     if !fjord_log::testing::kernel_reports_page_cache() {
         assert!(!cold_now);
@@ -753,9 +773,39 @@ async fn a_fetch_of_uncached_records_reads_them_ahead_off_the_runtime() {
         return;
     }
     assert!(cold_now, "eviction left the records cached");
-    let cold = answer(fetch(4)).await;
+    let cold = read_files(&fetched_files(&broker, fetch_t(4, 1 << 20)).await);
     assert_eq!(cold, warm, "the cold fetch answers with the same records");
     let warmed = super::fetch::COLD_SLICES_WARMED.load(std::sync::atomic::Ordering::Relaxed);
     assert!(warmed > warmed_before, "the fetch read its records ahead");
     assert!(p.lock().log.cold_slices(4, 1 << 20).is_empty());
+}
+
+/// A first batch larger than the fetch's limits is sent whole (KIP-74), past the range the
+/// probe covers: the part beyond it is read ahead too, so nothing the response sends is left
+/// for `sendfile` to read from the disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uncached_batch_larger_than_the_fetch_limit_is_read_ahead_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let value = vec![b'w'; 256 << 10];
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&value[..]), 1), (None, Some(&value[..]), 2)],
+    ));
+    let (_p, log_dir) = topic_with_batches(&broker, &batch, 1).await;
+    evict_segments(&log_dir);
+    if !fjord_log::testing::kernel_reports_page_cache() {
+        eprintln!("no cachestat on this kernel: cold fetches are served as before");
+        return;
+    }
+    let files = fetched_files(&broker, fetch_t(0, 1024)).await;
+    let len: usize = files.iter().map(fjord_log::FileSlice::len).sum();
+    assert_eq!(len, batch.len(), "the whole first batch is answered");
+    let cold: Vec<_> = files.iter().filter(|f| f.is_cold()).collect();
+    assert!(
+        cold.is_empty(),
+        "left for the send to read from disk: {cold:?}"
+    );
+    // Past the prefix the broker patches (base offset, length, leader epoch).
+    assert_eq!(read_files(&files)[16..], batch[16..]);
 }
