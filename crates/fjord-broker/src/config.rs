@@ -261,6 +261,12 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         ConfigType::Long,
         "Bytes of large requests being read or handled at once, over all connections; readers wait beyond it.",
     ),
+    prop(
+        "socket.loopback.congestion.control",
+        "cubic",
+        ConfigType::String,
+        "TCP congestion control for connections from this host (loopback addresses); empty keeps the system's. Pacing algorithms such as BBR time every send on a path with no link to pace.",
+    ),
 ];
 
 const fn prop(

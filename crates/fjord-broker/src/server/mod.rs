@@ -5,6 +5,7 @@
 //! per connection (see [`connection`]). Background housekeeping (flush.ms, time-based rolls,
 //! retention) runs beside the accept loops.
 
+mod congestion;
 pub mod connection;
 pub mod frame;
 mod low_water;
@@ -200,6 +201,11 @@ async fn accept_loop(
     limits: Arc<Limits>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
+    let loopback_congestion = broker
+        .config
+        .get("socket.loopback.congestion.control")
+        .map(|(v, _)| v.trim().to_string())
+        .unwrap_or_default();
     let stop = stopped(shutdown.clone());
     tokio::pin!(stop);
     loop {
@@ -216,6 +222,7 @@ async fn accept_loop(
                         }
                     };
                     let _ = stream.set_nodelay(true);
+                    congestion::set_for_loopback(&stream, peer.ip(), &loopback_congestion);
                     let broker = Arc::clone(&broker);
                     let shutdown = shutdown.clone();
                     let limits = Arc::clone(&limits);

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Consume throughput and broker CPU per GB read for two builds, in alternating pairs.
+
+    python3 bench/consume_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4] [--records 1000000]
+
+Each run starts a fresh broker on a fresh data dir, produces --records x 1 KiB to a
+1-partition topic (acks=1), waits for the disk to settle, then times one `fjord perf consume`
+of them from the beginning, from the page cache: the client's fetch MB/s (after the first
+record) and the broker's utime + stime from /proc per GB (10^9 bytes) read. Pairs alternate
+the order (before/after, after/before). Prints each run and the medians.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as R  # noqa: E402  (the suite's helpers)
+
+
+def one_run(fjord, records):
+    base = tempfile.mkdtemp(prefix="fjord-consume-ab-")
+    broker = R.Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"))
+    log = open(os.path.join(base, "clients.log"), "wb")
+    try:
+        R.run_client(fjord, broker, [
+            "produce", "--topic", "c", "--num-records", str(records), "--record-size", "1024",
+            "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
+            *R.PRODUCER_PROPS], log)
+        doc, w = R.run_client(fjord, broker, [
+            "consume", "--topic", "c", "--messages", str(records)], log)
+        return {
+            "mb_per_s": doc["fetch_mb_per_sec"],
+            "cpu_per_gb": w["broker_cpu_s"] / (records * 1024 / 1e9),
+            "load": w["load_1m"],
+            "others": w["others_cores"],
+        }
+    finally:
+        broker.stop()
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", required=True, help="the fjord binary before the change")
+    ap.add_argument("--after", required=True, help="the fjord binary after it")
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--records", type=int, default=1_000_000)
+    args = ap.parse_args()
+    runs = {"before": [], "after": []}
+    for i in range(args.pairs):
+        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
+        for which in order:
+            r = one_run(getattr(args, which), args.records)
+            runs[which].append(r)
+            print(f"pair {i + 1} {which}: {r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} "
+                  f"broker CPU-s per GB read (load {r['load']:.2f}, "
+                  f"others {r['others']:.2f} cores)", flush=True)
+    for which, rs in runs.items():
+        mbs = [r["mb_per_s"] for r in rs]
+        cpu = [r["cpu_per_gb"] for r in rs]
+        print(f"{which}: median {statistics.median(mbs):,.0f} MB/s (range {min(mbs):,.0f}-"
+              f"{max(mbs):,.0f}), median {statistics.median(cpu):.3f} CPU-s/GB read (range "
+              f"{min(cpu):.3f}-{max(cpu):.3f})")
+
+
+if __name__ == "__main__":
+    main()
