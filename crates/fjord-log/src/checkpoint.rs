@@ -16,8 +16,11 @@ pub(crate) const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Suffix of checkpoint files being written.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-/// Largest offset a checkpoint may hold: segments are named by base offsets below it.
-pub(crate) const MAX_OFFSET: i64 = i64::MAX - u32::MAX as i64;
+/// The end of a log's offset space: segments are named by base offsets below it (a segment
+/// addresses its records by 32-bit offsets relative to its base), so no checkpoint holds it and
+/// no append ends past it. A log whose end reaches it refuses appends with
+/// [`crate::LogError::InvalidAppend`].
+pub const MAX_OFFSET: i64 = i64::MAX - u32::MAX as i64;
 
 /// Reads an offset checkpoint; `None` when missing, unreadable as a number or out of range
 /// (with a warning).

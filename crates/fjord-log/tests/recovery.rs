@@ -392,3 +392,35 @@ fn absurd_log_start_checkpoint_is_ignored() {
     let (info, _) = append_bytes(&mut log, batch(1, 1001, 20), 0);
     assert_eq!(info.first_offset, 1);
 }
+
+/// Found by the `log_recovery` fuzz target: a `log-start-offset` just below the end of the
+/// offset space is a valid checkpoint, so the log opens there; an append that would pass the end
+/// is refused as invalid (no panic, no wrapped offsets) and the log stays as it was.
+#[test]
+fn log_at_the_end_of_the_offset_space_refuses_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    append_bytes(&mut log, batch(1, 1000, 20), 0);
+    drop(log);
+    let start = fjord_log::MAX_OFFSET - 1;
+    std::fs::write(dir.path().join("log-start-offset"), format!("{start}\n")).unwrap();
+    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (start, start)
+    );
+    let b = batch(1, 1001, 20);
+    let headers = fjord_log::validate_batches(&b).unwrap();
+    let err = log.append(&b, &headers, 0, 0).unwrap_err();
+    assert!(
+        matches!(err, fjord_log::LogError::InvalidAppend { .. }),
+        "{err}"
+    );
+    assert_eq!(log.log_end_offset(), start);
+    log.close().unwrap();
+    let log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    assert_eq!(
+        (log.log_start_offset(), log.log_end_offset()),
+        (start, start)
+    );
+}
