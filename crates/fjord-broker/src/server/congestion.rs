@@ -7,6 +7,14 @@
 //! about 1.25 GB/s with 0.34 broker CPU-s per GB read under BBR, and 1.75 GB/s with 0.09 under
 //! CUBIC. So the broker sets `socket.loopback.congestion.control` (CUBIC by default) on
 //! connections whose peer is a loopback address; other connections keep the system's choice.
+//!
+//! Where it is set matters. Set on an accepted connection, the algorithm changes, but BBR has
+//! already asked the kernel to pace the socket (`sk_pacing_status`), and that request outlives
+//! BBR: the connection is paced on, at a rate CUBIC's window implies. Set on a listener, it is
+//! inherited by every connection the listener accepts, which then never start with BBR. So a
+//! listener bound to a loopback address (only loopback peers can reach it) takes the setting
+//! itself ([`set_for_loopback_listener`]); a wildcard listener sets it per accepted loopback
+//! connection ([`set_for_loopback`]), which saves part of the cost.
 #![allow(unsafe_code)]
 
 use std::net::IpAddr;
@@ -29,6 +37,27 @@ pub(crate) fn set_for_loopback(socket: &impl AsRawFd, peer: IpAddr, algorithm: &
                 tracing::info!(algorithm, error = %e,
                     "could not set the congestion control of loopback connections; keeping the system's");
             }
+            false
+        }
+    }
+}
+
+/// Sets `algorithm` on `listener` when it is bound to a loopback address and `algorithm` is
+/// not empty, so that every connection it accepts starts with it. Returns whether it was set;
+/// a refusal is logged and leaves the system's choice.
+pub(crate) fn set_for_loopback_listener(
+    listener: &impl AsRawFd,
+    local: IpAddr,
+    algorithm: &str,
+) -> bool {
+    if algorithm.is_empty() || !local.to_canonical().is_loopback() {
+        return false;
+    }
+    match set(listener, algorithm) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::info!(algorithm, error = %e,
+                "could not set the congestion control of a loopback listener; keeping the system's");
             false
         }
     }
@@ -131,6 +160,31 @@ mod tests {
             set_for_loopback(&socket, mapped, "reno"),
             "IPv4-mapped loopback"
         );
+    }
+
+    /// A loopback listener's algorithm is inherited by the connections it accepts, with no
+    /// per-connection call; a wildcard listener is left alone (its remote peers keep the
+    /// system's choice).
+    #[tokio::test]
+    async fn a_loopback_listener_passes_its_algorithm_to_accepted_connections() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let local = listener.local_addr().unwrap().ip();
+        assert!(set_for_loopback_listener(&listener, local, "reno"));
+        assert_eq!(current(&listener), "reno");
+        assert_eq!(current(&accepted(&listener).await), "reno");
+
+        let wildcard = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+        let before = current(&wildcard);
+        let ip = wildcard.local_addr().unwrap().ip();
+        assert!(!set_for_loopback_listener(&wildcard, ip, "reno"));
+        assert_eq!(current(&wildcard), before);
+        assert!(!set_for_loopback_listener(&listener, local, ""));
+        assert!(!set_for_loopback_listener(
+            &listener,
+            local,
+            "no-such-algorithm"
+        ));
+        assert_eq!(current(&listener), "reno", "a refusal changes nothing");
     }
 
     /// The broker's accept loop applies `socket.loopback.congestion.control`: the accepted

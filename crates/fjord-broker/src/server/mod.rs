@@ -32,9 +32,12 @@ impl Server {
     pub async fn bind(broker: Arc<Broker>) -> std::io::Result<Server> {
         let mut listeners = Vec::new();
         let mut addrs = Vec::new();
+        let loopback_congestion = loopback_congestion(&broker);
         for l in &broker.config.listeners {
             let listener = TcpListener::bind(l.bind_addr()?).await?;
-            addrs.push(listener.local_addr()?);
+            let local = listener.local_addr()?;
+            congestion::set_for_loopback_listener(&listener, local.ip(), &loopback_congestion);
+            addrs.push(local);
             listeners.push(listener);
         }
         let advertised: Vec<(String, u16)> = if broker.config.advertised_listeners.is_empty() {
@@ -194,6 +197,15 @@ impl Limits {
     }
 }
 
+/// `socket.loopback.congestion.control`, trimmed (empty: keep the system's).
+fn loopback_congestion(broker: &Broker) -> String {
+    broker
+        .config
+        .get("socket.loopback.congestion.control")
+        .map(|(v, _)| v.trim().to_string())
+        .unwrap_or_default()
+}
+
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
@@ -201,11 +213,7 @@ async fn accept_loop(
     limits: Arc<Limits>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
-    let loopback_congestion = broker
-        .config
-        .get("socket.loopback.congestion.control")
-        .map(|(v, _)| v.trim().to_string())
-        .unwrap_or_default();
+    let loopback_congestion = loopback_congestion(&broker);
     let stop = stopped(shutdown.clone());
     tokio::pin!(stop);
     loop {
