@@ -570,9 +570,12 @@ impl Broker {
     }
 
     /// Periodic work: `flush.ms` fsyncs, time-based rolls, and (when `retention_due`)
-    /// retention.
-    pub fn housekeeping(&self, retention_due: bool) {
+    /// retention. Returns the partitions whose rolled segments wait for their fsync, for the
+    /// caller to run [`Partition::flush_rolled`] on each, off this loop (it can take as long as
+    /// the disk needs to write a segment).
+    pub fn housekeeping(&self, retention_due: bool) -> Vec<Arc<Partition>> {
         let now = now_ms();
+        let mut rolled = Vec::new();
         for p in self.all_partitions() {
             if let Err(e) = p.flush_if_due(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
@@ -592,7 +595,13 @@ impl Broker {
                     }
                 }
             }
+            let due = st.log.roll_flush_due();
+            drop(st);
+            if due {
+                rolled.push(p);
+            }
         }
+        rolled
     }
 
     /// Flushes every partition and marks each log cleanly closed.

@@ -170,6 +170,23 @@ impl Partition {
         Ok(())
     }
 
+    /// Whether a roll left segments for a roll flush ([`Partition::flush_rolled`]).
+    pub fn roll_flush_due(&self) -> bool {
+        self.lock().log.roll_flush_due()
+    }
+
+    /// Fsyncs the segments a roll finished and moves the recovery point to the active segment,
+    /// with the partition lock held only to take and finish the job (appends and fetches go on
+    /// meanwhile). Returns whether there was anything to do. Blocking.
+    pub fn flush_rolled(&self) -> Result<bool, LogError> {
+        let Some(job) = self.lock().log.begin_roll_flush() else {
+            return Ok(false);
+        };
+        let synced = job.sync();
+        self.lock().log.finish_flush(job, synced)?;
+        Ok(true)
+    }
+
     /// Fsyncs when `flush.ms` has passed since the last flush with data pending. Skips the
     /// round when a flush job is running (it is flushing already). Blocking.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {

@@ -43,6 +43,44 @@ pub(crate) fn read_offset(dir: &Path, name: &str) -> Result<Option<i64>, LogErro
     }
 }
 
+/// The persisted recovery point, shared by a [`crate::Log`] and the roll flush jobs it hands out
+/// (see [`crate::Log::begin_roll_flush`]), which persist it with no partition lock held. Its
+/// mutex serialises every write of the checkpoint file (they share one temp file).
+#[derive(Debug)]
+pub(crate) struct RecoveryPoint {
+    /// The value in the checkpoint file (or -1: none; recovery scans everything).
+    pub(crate) value: i64,
+    /// Bumped whenever the value is lowered (truncation), so that a job taken before cannot
+    /// raise it again past data that is gone.
+    pub(crate) epoch: u64,
+}
+
+impl RecoveryPoint {
+    /// Persists `value` when it is higher than the current one and no truncation happened since
+    /// `epoch` was read; returns whether it did.
+    pub(crate) fn raise(&mut self, dir: &Path, value: i64, epoch: u64) -> Result<bool, LogError> {
+        if self.epoch != epoch || value <= self.value {
+            return Ok(false);
+        }
+        write_offset(dir, RECOVERY_POINT_FILE, value)?;
+        self.value = value;
+        Ok(true)
+    }
+
+    /// Persists `value`, whatever it is (a lower value also fences off older jobs).
+    pub(crate) fn set(&mut self, dir: &Path, value: i64) -> Result<(), LogError> {
+        if value == self.value {
+            return Ok(());
+        }
+        write_offset(dir, RECOVERY_POINT_FILE, value)?;
+        if value < self.value {
+            self.epoch += 1;
+        }
+        self.value = value;
+        Ok(())
+    }
+}
+
 /// Durably replaces the checkpoint `name` with `value`.
 pub(crate) fn write_offset(dir: &Path, name: &str, value: i64) -> Result<(), LogError> {
     let path = dir.join(name);

@@ -7,16 +7,21 @@
 //! once `sync` returns `Ok`, so callers that serialise their jobs get one fsync for all the
 //! appends that arrived while the previous one ran.
 //!
-//! The persisted recovery point is not moved by a job (that would take two more fsyncs per
-//! flush); it moves at roll, close and [`Log::flush`], as without a flush policy. While a job
-//! is outstanding, those fsync every segment regardless of its dirty flag, because the job may
-//! have taken a segment's changes without having synced them yet.
+//! The persisted recovery point is not moved by these jobs (that would take two more fsyncs
+//! per flush); it moves at close and [`Log::flush`], and after a roll: a roll leaves the
+//! finished segment to a *roll flush job* ([`Log::begin_roll_flush`]), which fsyncs the
+//! segments below the active one and then persists the recovery point at the active segment's
+//! base, all with no lock held, so a roll never makes appends or fetches wait for the disk.
+//! While any job is outstanding, [`Log::flush`] and a roll flush job fsync every segment they
+//! cover regardless of its dirty flag, because the job may have taken a segment's changes
+//! without having synced them yet. Recovery point writes are serialised by their own mutex,
+//! and a truncation that lowers the point fences off jobs taken before it.
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use crate::checkpoint::sync_dir;
+use crate::checkpoint::{RecoveryPoint, sync_dir};
 use crate::error::LogError;
 use crate::log::Log;
 
@@ -29,6 +34,17 @@ pub struct FlushJob {
     dir: Option<PathBuf>,
     end_offset: i64,
     records: u64,
+    /// For a roll flush job: the recovery point to persist once the files are synced.
+    recovery: Option<RecoveryTarget>,
+}
+
+/// Where a roll flush job moves the recovery point.
+#[derive(Debug)]
+struct RecoveryTarget {
+    shared: Arc<Mutex<RecoveryPoint>>,
+    dir: PathBuf,
+    /// The recovery point's epoch when the job was taken.
+    epoch: u64,
 }
 
 impl FlushJob {
@@ -42,13 +58,24 @@ impl FlushJob {
         self.files.len() + usize::from(self.dir.is_some())
     }
 
-    /// Fsyncs the job's files and directory. Needs no access to the log.
+    /// Whether this is a roll flush job (it also persists the recovery point).
+    pub fn moves_recovery_point(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// Fsyncs the job's files and directory, then, for a roll flush job, persists the
+    /// recovery point at [`FlushJob::end_offset`] (unless a truncation lowered it since the
+    /// job was taken, or something else raised it further). Needs no access to the log.
     pub fn sync(&self) -> Result<(), LogError> {
         for (file, path) in &self.files {
             file.sync_data().map_err(LogError::io("fsync", path))?;
         }
         if let Some(dir) = &self.dir {
             sync_dir(dir)?;
+        }
+        if let Some(target) = &self.recovery {
+            let mut point = target.shared.lock().unwrap_or_else(|p| p.into_inner());
+            point.raise(&target.dir, self.end_offset, target.epoch)?;
         }
         Ok(())
     }
@@ -68,7 +95,7 @@ impl Log {
     pub fn begin_flush(&mut self) -> FlushJob {
         let mut files = Vec::new();
         for segment in &mut self.segments {
-            if let Some(taken) = segment.take_dirty_files() {
+            if let Some(taken) = segment.take_dirty_files(false) {
                 files.extend(taken.map(|(f, p)| (f, p.to_path_buf())));
             }
         }
@@ -80,7 +107,52 @@ impl Log {
             dir,
             end_offset: self.log_end_offset(),
             records,
+            recovery: None,
         }
+    }
+
+    /// Whether segments below the active one wait for the fsync that a roll leaves to a roll
+    /// flush job (none is out yet). The caller runs one: [`Log::begin_roll_flush`].
+    pub fn roll_flush_due(&self) -> bool {
+        !self.roll_flush_running && self.recovery_point() < self.active().base_offset()
+    }
+
+    /// Takes a roll flush job when [`Log::roll_flush_due`]: the files of the segments below the
+    /// active one that changed since their last flush (all of them while another job is out,
+    /// which may have taken changes it has not synced yet) and the directory if needed. Once
+    /// [`FlushJob::sync`] returns `Ok`, every offset below the active segment's base is durable
+    /// and the recovery point is persisted there. The job must be passed to
+    /// [`Log::finish_flush`].
+    pub fn begin_roll_flush(&mut self) -> Option<FlushJob> {
+        if !self.roll_flush_due() {
+            return None;
+        }
+        let force = self.flushes_in_flight > 0;
+        let durable = self.recovery_point();
+        let finished = self.segments.len() - 1;
+        let mut files = Vec::new();
+        for segment in &mut self.segments[..finished] {
+            // Segments wholly below the recovery point are on disk already.
+            let covered = segment.next_offset() <= durable;
+            if let Some(taken) = segment.take_dirty_files(force && !covered) {
+                files.extend(taken.map(|(f, p)| (f, p.to_path_buf())));
+            }
+        }
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
+        self.flushes_in_flight += 1;
+        self.roll_flush_running = true;
+        let epoch = self.recovery().epoch;
+        Some(FlushJob {
+            files,
+            dir,
+            end_offset: self.active().base_offset(),
+            records: 0,
+            recovery: Some(RecoveryTarget {
+                shared: Arc::clone(&self.recovery),
+                dir: self.dir.clone(),
+                epoch,
+            }),
+        })
     }
 
     /// Records how a job's [`FlushJob::sync`] ended. On failure every segment is marked
@@ -91,6 +163,9 @@ impl Log {
         synced: Result<(), LogError>,
     ) -> Result<(), LogError> {
         self.flushes_in_flight = self.flushes_in_flight.saturating_sub(1);
+        if job.recovery.is_some() {
+            self.roll_flush_running = false;
+        }
         if let Err(e) = synced {
             for segment in &mut self.segments {
                 segment.mark_dirty();

@@ -1,13 +1,12 @@
 //! [`Log`]: one partition's log, its configuration and the append/read paths.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 
 use crate::batch::{BatchHeader, LENGTH_OVERHEAD, PATCHED_PREFIX, set_offset_and_epoch};
-use crate::checkpoint::{
-    CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE, sync_dir, write_marker, write_offset,
-};
+use crate::checkpoint::{CLEAN_SHUTDOWN_FILE, RecoveryPoint, sync_dir, write_marker};
 use crate::error::LogError;
 use crate::io::FileSlice;
 use crate::segment::Segment;
@@ -84,7 +83,10 @@ pub struct Log {
     pub(crate) segments: Vec<Segment>,
     pub(crate) log_start_offset: i64,
     pub(crate) high_watermark: i64,
-    pub(crate) recovery_point: i64,
+    /// Every offset below it is on disk; shared with roll flush jobs.
+    pub(crate) recovery: Arc<Mutex<RecoveryPoint>>,
+    /// A roll flush job ([`Log::begin_roll_flush`]) is out.
+    pub(crate) roll_flush_running: bool,
     pub(crate) unflushed: u64,
     /// Files were created or removed since the directory was last fsynced.
     pub(crate) dir_dirty: bool,
@@ -93,6 +95,16 @@ pub struct Log {
 }
 
 impl Log {
+    /// Every offset below this one is known to be on disk (the persisted recovery point; -1
+    /// when there is none): recovery after a crash re-checks the batches from it on.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery().value
+    }
+
+    pub(crate) fn recovery(&self) -> MutexGuard<'_, RecoveryPoint> {
+        self.recovery.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The partition directory.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -299,16 +311,14 @@ impl Log {
             return Ok(());
         }
         let base = self.log_end_offset();
-        // As Kafka does on roll: make the finished segment durable and move the recovery
-        // point to its end, so recovery after a crash only rescans the new active segment
-        // even when no flush policy is configured.
+        // As Kafka does on roll, the finished segment is made durable and the recovery point
+        // moved to its end, so that recovery after a crash rescans only the new active segment
+        // even when no flush policy is configured — but not here: the fsync of a segment of up
+        // to a gigabyte would hold the partition (appends and fetches) for as long as the disk
+        // takes. A roll flush job does it with no lock held (`Log::begin_roll_flush`); until it
+        // has, recovery rescans from the older recovery point.
         if let Some(finished) = self.segments.last_mut() {
             finished.release_reservation();
-            finished.flush(self.flushes_in_flight > 0)?;
-        }
-        if self.recovery_point < base {
-            write_offset(&self.dir, RECOVERY_POINT_FILE, base)?;
-            self.recovery_point = base;
         }
         let segment = Segment::create(&self.dir, base)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled new segment");
@@ -479,10 +489,7 @@ impl Log {
             self.dir_dirty = false;
         }
         let leo = self.log_end_offset();
-        if self.recovery_point != leo {
-            write_offset(&self.dir, RECOVERY_POINT_FILE, leo)?;
-            self.recovery_point = leo;
-        }
+        self.recovery().set(&self.dir, leo)?;
         self.unflushed = 0;
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! Operations that remove data or reshape segments: truncation, DeleteRecords, retention and
 //! time-based rolling.
 
-use crate::checkpoint::{LOG_START_FILE, RECOVERY_POINT_FILE, write_offset};
+use crate::checkpoint::{LOG_START_FILE, write_offset};
 use crate::error::LogError;
 use crate::log::Log;
 use crate::segment::Segment;
@@ -66,10 +66,11 @@ impl Log {
 
     fn after_truncation(&mut self, new_leo: i64) -> Result<(), LogError> {
         self.high_watermark = self.high_watermark.min(new_leo);
-        if self.recovery_point > new_leo {
-            write_offset(&self.dir, RECOVERY_POINT_FILE, new_leo)?;
-            self.recovery_point = new_leo;
+        let mut recovery = self.recovery();
+        if recovery.value > new_leo {
+            recovery.set(&self.dir, new_leo)?;
         }
+        drop(recovery);
         tracing::info!(dir = %self.dir.display(), new_leo, "truncated log");
         Ok(())
     }

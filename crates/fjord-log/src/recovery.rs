@@ -1,10 +1,11 @@
 //! [`Log::open`]: loading a partition directory and recovering it after a crash.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use crate::checkpoint::{
-    CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, TMP_SUFFIX, read_offset, sync_dir,
-    write_offset,
+    CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, RecoveryPoint, TMP_SUFFIX,
+    read_offset, sync_dir, write_offset,
 };
 use crate::error::LogError;
 use crate::log::{Log, LogConfig};
@@ -137,11 +138,15 @@ impl Log {
             segments,
             log_start_offset: log_start,
             high_watermark: 0,
-            recovery_point: if clean {
-                read_offset(dir, RECOVERY_POINT_FILE)?.unwrap_or(-1)
-            } else {
-                -1
-            },
+            recovery: Arc::new(Mutex::new(RecoveryPoint {
+                value: if clean {
+                    read_offset(dir, RECOVERY_POINT_FILE)?.unwrap_or(-1)
+                } else {
+                    -1
+                },
+                epoch: 0,
+            })),
+            roll_flush_running: false,
             unflushed: 0,
             dir_dirty: true,
             flushes_in_flight: 0,

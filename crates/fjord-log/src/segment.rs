@@ -537,10 +537,10 @@ impl Segment {
         Ok(())
     }
 
-    /// When anything changed since the last flush, marks the segment clean and returns its
-    /// files, which the caller must fsync (see [`crate::FlushJob`]).
-    pub fn take_dirty_files(&mut self) -> Option<[(Arc<File>, &Path); 3]> {
-        if !self.dirty {
+    /// When anything changed since the last flush (or always, with `force`), marks the segment
+    /// clean and returns its files, which the caller must fsync (see [`crate::FlushJob`]).
+    pub fn take_dirty_files(&mut self, force: bool) -> Option<[(Arc<File>, &Path); 3]> {
+        if !self.dirty && !force {
             return None;
         }
         self.dirty = false;

@@ -360,22 +360,108 @@ fn roll_clock_survives_reopen() {
     assert!(log.maybe_roll(1100).unwrap());
 }
 
+fn persisted_recovery_point(dir: &Path) -> Option<i64> {
+    std::fs::read_to_string(dir.join("recovery-point"))
+        .ok()
+        .map(|s| s.trim().parse().unwrap())
+}
+
+/// A roll leaves the finished segment's fsync to a roll flush job, taken and finished under
+/// the caller's lock but synced without it; once synced, the recovery point is at the active
+/// segment's base, so recovery after a crash rescans only the active segment.
 #[test]
-fn roll_makes_finished_segments_durable_and_moves_the_recovery_point() {
+fn a_roll_flush_job_makes_finished_segments_durable_and_moves_the_recovery_point() {
     let dir = tempfile::tempdir().unwrap();
-    let (_, _) = populated(dir.path(), 40);
-    let last = last_segment(dir.path());
-    let active_base: i64 = last.file_stem().unwrap().to_str().unwrap().parse().unwrap();
-    assert!(active_base > 0, "several segments were rolled");
-    let point: i64 = std::fs::read_to_string(dir.path().join("recovery-point"))
+    let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
+    let opened_at = log.recovery_point();
+    assert!(!log.roll_flush_due());
+    while segment_files(dir.path()).len() < 3 {
+        append_bytes(&mut log, batch(1, 1000, 20), 0);
+    }
+    let active_base: i64 = last_segment(dir.path())
+        .file_stem()
         .unwrap()
-        .trim()
+        .to_str()
+        .unwrap()
         .parse()
         .unwrap();
     assert_eq!(
-        point, active_base,
-        "only the active segment needs a rescan after a crash"
+        log.recovery_point(),
+        opened_at,
+        "the roll itself syncs nothing"
     );
+    assert_eq!(persisted_recovery_point(dir.path()), Some(opened_at));
+    assert!(log.roll_flush_due());
+
+    let job = log.begin_roll_flush().unwrap();
+    assert!(job.moves_recovery_point());
+    assert_eq!(job.end_offset(), active_base);
+    // Two finished segments (log and two indexes each) and the directory.
+    assert_eq!(job.file_count(), 7);
+    assert!(!log.roll_flush_due(), "one job at a time");
+    assert!(log.begin_roll_flush().is_none());
+    // Appends go on while the job syncs.
+    append_bytes(&mut log, batch(1, 1000, 20), 0);
+    job.sync().unwrap();
+    log.finish_flush(job, Ok(())).unwrap();
+    assert_eq!(log.recovery_point(), active_base);
+    assert_eq!(persisted_recovery_point(dir.path()), Some(active_base));
+    assert!(!log.roll_flush_due());
+}
+
+/// A roll flush job whose sync failed leaves everything to sync again: the next job takes the
+/// same segments, and the recovery point has not moved.
+#[test]
+fn a_failed_roll_flush_is_taken_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
+    let opened_at = log.recovery_point();
+    while segment_files(dir.path()).len() < 2 {
+        append_bytes(&mut log, batch(1, 1000, 20), 0);
+    }
+    let job = log.begin_roll_flush().unwrap();
+    let files = job.file_count();
+    let failed = Err(fjord_log::LogError::Io {
+        op: "fsync",
+        path: dir.path().to_path_buf(),
+        source: std::io::Error::other("injected"),
+    });
+    assert!(log.finish_flush(job, failed).is_err());
+    assert_eq!(log.recovery_point(), opened_at);
+    assert!(log.roll_flush_due());
+    let again = log.begin_roll_flush().unwrap();
+    assert!(
+        again.file_count() >= files - 1,
+        "the segment is synced again"
+    );
+    again.sync().unwrap();
+    log.finish_flush(again, Ok(())).unwrap();
+    assert!(log.recovery_point() > opened_at);
+}
+
+/// A truncation below the recovery point while a roll flush job syncs fences the job off: it
+/// must not persist a recovery point above data that was cut (and may be written again).
+#[test]
+fn a_truncation_fences_off_a_roll_flush_taken_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
+    while segment_files(dir.path()).len() < 2 {
+        append_bytes(&mut log, batch(1, 1000, 20), 0);
+    }
+    log.flush().unwrap();
+    while segment_files(dir.path()).len() < 3 {
+        append_bytes(&mut log, batch(1, 1000, 20), 0);
+    }
+    let flushed_to = log.recovery_point();
+    let job = log.begin_roll_flush().unwrap();
+    assert!(job.end_offset() > flushed_to);
+    let cut = flushed_to - 1;
+    assert_eq!(log.truncate_to(cut).unwrap(), cut);
+    assert_eq!(log.recovery_point(), cut);
+    job.sync().unwrap();
+    log.finish_flush(job, Ok(())).unwrap();
+    assert_eq!(log.recovery_point(), cut, "the stale job did not raise it");
+    assert_eq!(persisted_recovery_point(dir.path()), Some(cut));
 }
 
 /// Found by the `log_recovery` fuzz target: a damaged `log-start-offset` holding i64::MAX made

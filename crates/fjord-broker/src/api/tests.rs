@@ -809,3 +809,65 @@ async fn an_uncached_batch_larger_than_the_fetch_limit_is_read_ahead_whole() {
     // Past the prefix the broker patches (base offset, length, leader epoch).
     assert_eq!(read_files(&files)[16..], batch[16..]);
 }
+
+/// A produce that rolls a segment is answered without waiting for the finished segment's
+/// fsync: housekeeping hands the partition to a roll flush, which syncs it with no lock held
+/// and then moves the recovery point to the new active segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let configs = [("segment.bytes".to_string(), "200".to_string())].into();
+    let created = broker
+        .create_topics(
+            vec![NewTopic {
+                name: "t".into(),
+                partitions: 1,
+                replication_factor: 1,
+                configs,
+            }],
+            false,
+        )
+        .await;
+    assert!(created[0].is_ok());
+    // Timestamped now, so that segment.ms (seven days) does not roll them again.
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&[b'v'; 100][..]), crate::broker::now_ms())],
+    ));
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let p = broker.partition("t", 0).unwrap();
+    let opened_at = p.lock().log.recovery_point();
+    for _ in 0..3 {
+        let request = RequestKind::Produce(
+            ProduceRequest::default()
+                .with_acks(1)
+                .with_timeout_ms(1000)
+                .with_topic_data(vec![
+                    produce_request::TopicProduceData::default()
+                        .with_name(name("t"))
+                        .with_partition_data(vec![
+                            produce_request::PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(batch.clone())),
+                        ]),
+                ]),
+        );
+        let response = dispatch(&context(&broker, 9, &shutdown), request).await;
+        assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
+    }
+    // Every append after the first rolled: three segments, the recovery point not moved.
+    let active_base = p.lock().log.log_end_offset() - 1;
+    assert_eq!(p.lock().log.recovery_point(), opened_at);
+    assert!(p.roll_flush_due());
+    let rolled = broker.housekeeping(false);
+    assert!(
+        rolled.iter().any(|r| Arc::ptr_eq(r, &p)),
+        "housekeeping hands it over"
+    );
+    assert!(p.flush_rolled().unwrap());
+    assert_eq!(p.lock().log.recovery_point(), active_base);
+    assert!(!p.roll_flush_due());
+    assert!(!p.flush_rolled().unwrap(), "nothing left to do");
+    assert!(broker.housekeeping(false).is_empty());
+}

@@ -258,9 +258,12 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let retention_every = broker.config.retention_check_interval_ms.max(1);
     let mut last_retention = crate::broker::now_ms();
+    // Roll flushes in progress, one per partition at most (the log hands out one job at a time).
+    let mut roll_flushes = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            Some(_) = roll_flushes.join_next(), if !roll_flushes.is_empty() => {}
             _ = tick.tick() => {
                 let now = crate::broker::now_ms();
                 let due = now - last_retention >= retention_every;
@@ -268,10 +271,22 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
                     last_retention = now;
                 }
                 let b = Arc::clone(&broker);
-                let _ = tokio::task::spawn_blocking(move || b.housekeeping(due)).await;
+                let rolled = tokio::task::spawn_blocking(move || b.housekeeping(due))
+                    .await
+                    .unwrap_or_default();
+                for p in rolled {
+                    roll_flushes.spawn_blocking(move || {
+                        if let Err(e) = p.flush_rolled() {
+                            tracing::error!(topic = %p.topic, partition = p.index, error = %e,
+                                "fsync of rolled segments failed; retrying at the next tick");
+                        }
+                    });
+                }
             }
         }
     }
+    // Let running fsyncs finish, so that the clean shutdown after this finds the partitions free.
+    while roll_flushes.join_next().await.is_some() {}
 }
 
 /// Drives group session and rebalance timeouts.
@@ -285,5 +300,60 @@ async fn group_ticker(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
             _ = &mut stop => break,
             _ = tick.tick() => broker.groups.tick(&broker, crate::broker::now_ms()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The running server's housekeeping runs the roll flush: after a roll, the recovery
+    /// point reaches the new active segment without anything else asking for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn housekeeping_fsyncs_rolled_segments_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = crate::config::BrokerConfig::builder();
+        b.override_kv(&format!("log.dirs={}", dir.path().display()))
+            .unwrap();
+        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+        b.override_kv("log.segment.bytes=200").unwrap();
+        let broker = Broker::open(b.build().unwrap()).unwrap();
+        let created = broker
+            .create_topics(
+                vec![crate::broker::NewTopic {
+                    name: "t".into(),
+                    partitions: 1,
+                    replication_factor: 1,
+                    configs: Default::default(),
+                }],
+                false,
+            )
+            .await;
+        assert!(created[0].is_ok());
+        let p = broker.partition("t", 0).unwrap();
+        let opened_at = p.lock().log.recovery_point();
+        let server = Server::bind(Arc::clone(&broker)).await.unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        let serving = tokio::spawn(server.serve(shutdown));
+        // Timestamped now, so that segment.ms (seven days) does not roll them again.
+        let now = crate::broker::now_ms();
+        let batch = fjord_log::testing::build_batch(0, &[(None, Some(&[b'v'; 100][..]), now)]);
+        let headers = fjord_log::validate_batches(&batch).unwrap();
+        for _ in 0..3 {
+            p.lock().append(&batch, &headers[0], 0, now).unwrap();
+        }
+        let active_base = p.lock().log.log_end_offset() - 1;
+        assert!(active_base > opened_at);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while p.lock().log.recovery_point() != active_base {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the recovery point stayed at {}",
+                p.lock().log.recovery_point()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.send(true).unwrap();
+        serving.await.unwrap();
     }
 }
