@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""End-to-end latency across segment rolls, for two builds, in alternating pairs.
+
+    python3 bench/e2e_roll_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4]
+        [--rate 51200] [--duration 10] [--segment-mib 100]
+
+Each run starts a fresh broker whose segments roll every --segment-mib MiB
+(`log.segment.bytes`), then runs `fjord perf e2e` at --rate 1 KiB records/s for --duration
+seconds, so the partition rolls several times while the producer and the consumer are busy
+(at 50 MB/s and 100 MiB segments, about every 2 s). Prints each run's p50/p99/p99.9/max and
+the medians. The measurement behind moving the roll's fsync off the partition lock
+(docs/performance.md, session 10).
+"""
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import run as R  # noqa: E402  (the suite's helpers)
+
+
+def one_run(fjord, rate, duration, segment_bytes):
+    base = tempfile.mkdtemp(prefix="fjord-e2e-roll-ab-")
+    broker = R.Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"),
+                      overrides=[f"log.segment.bytes={segment_bytes}"])
+    log = open(os.path.join(base, "clients.log"), "wb")
+    try:
+        doc, w = R.run_client(fjord, broker, [
+            "e2e", "--rate", str(rate), "--duration", str(duration)], log, settle=False)
+        lat = doc["latency_ms"]
+        segments = len([f for f in os.listdir(os.path.join(base, "data", "fjord-perf-e2e-0"))
+                        if f.endswith(".log")])
+        return {**lat, "segments": segments, "load": w["load_1m"],
+                "others": w["others_cores"], "broker_cpu_s": w["broker_cpu_s"]}
+    finally:
+        broker.stop()
+        log.close()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--before", required=True, help="the fjord binary before the change")
+    ap.add_argument("--after", required=True, help="the fjord binary after it")
+    ap.add_argument("--pairs", type=int, default=4)
+    ap.add_argument("--rate", type=int, default=51200)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--segment-mib", type=int, default=100)
+    args = ap.parse_args()
+    runs = {"before": [], "after": []}
+    for i in range(args.pairs):
+        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
+        for which in order:
+            r = one_run(getattr(args, which), args.rate, args.duration,
+                        args.segment_mib * R.MIB)
+            runs[which].append(r)
+            print(f"pair {i + 1} {which}: p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
+                  f"p99.9 {r['p99_9']:.2f} ms, max {r['max']:.2f} ms, {r['segments']} segments, "
+                  f"broker {r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
+                  f"others {r['others']:.2f} cores)", flush=True)
+    for which, rs in runs.items():
+        parts = []
+        for key in ("p50", "p99", "p99_9", "max"):
+            v = [r[key] for r in rs]
+            parts.append(f"{key} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
+        print(f"{which}: median ms " + ", ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
