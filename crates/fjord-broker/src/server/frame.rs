@@ -99,6 +99,11 @@ pub struct Frame {
 }
 
 impl Frame {
+    /// Appends `next`'s chunks, so that one write sends both frames, in order.
+    pub fn extend(&mut self, next: Frame) {
+        self.chunks.extend(next.chunks);
+    }
+
     /// Writes the frame: runs of bytes with as few vectored writes as the socket takes, file
     /// chunks with `sendfile`. A file found shorter than its chunk (a truncated segment) is an
     /// error: the frame cannot be completed, so the caller closes the connection.

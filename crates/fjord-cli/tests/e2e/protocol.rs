@@ -40,6 +40,14 @@ impl Conn {
 
     /// Sends a request and returns the raw response after the correlation id.
     pub(crate) fn call<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> Bytes {
+        let (id, frame) = self.frame(key, version, req);
+        self.stream.write_all(&frame).unwrap();
+        self.response(id, key, version)
+    }
+
+    /// Encodes a request frame (size prefix included) without sending it; returns its
+    /// correlation id too.
+    fn frame<R: Encodable>(&mut self, key: ApiKey, version: i16, req: &R) -> (i32, Vec<u8>) {
         let id = self.next_id;
         self.next_id += 1;
         let header = RequestHeader::default()
@@ -52,7 +60,15 @@ impl Conn {
             .encode(&mut body, key.request_header_version(version))
             .unwrap();
         req.encode(&mut body, version).unwrap();
-        self.send_frame(&body);
+        let mut frame = Vec::with_capacity(4 + body.len());
+        frame.extend((body.len() as i32).to_be_bytes());
+        frame.extend(&body[..]);
+        (id, frame)
+    }
+
+    /// Reads the next response, which must answer request `id`; returns it after the
+    /// correlation id.
+    fn response(&mut self, id: i32, key: ApiKey, version: i16) -> Bytes {
         let mut resp = self.read_frame().expect("response");
         assert_eq!(resp.get_i32(), id, "correlation id");
         // Flexible response headers carry a tagged-field count.
@@ -107,7 +123,13 @@ fn produce(
     topic: &str,
     batch: Vec<u8>,
 ) -> kafka_protocol::messages::produce_response::PartitionProduceResponse {
-    let req = ProduceRequest::default()
+    let req = produce_req(topic, batch);
+    let resp: ProduceResponse = decode(c.call(ApiKey::Produce, 9, &req), 9);
+    resp.responses[0].partition_responses[0].clone()
+}
+
+fn produce_req(topic: &str, batch: Vec<u8>) -> ProduceRequest {
+    ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(10_000)
         .with_topic_data(vec![
@@ -118,9 +140,7 @@ fn produce(
                         .with_index(0)
                         .with_records(Some(Bytes::from(batch))),
                 ]),
-        ]);
-    let resp: ProduceResponse = decode(c.call(ApiKey::Produce, 9, &req), 9);
-    resp.responses[0].partition_responses[0].clone()
+        ])
 }
 
 fn fetch_req(topic: &str, offset: i64, max_wait_ms: i32) -> FetchRequest {
@@ -423,6 +443,51 @@ fn produce_errors_are_per_partition_codes() {
         resp.topics[1].error_code,
         ResponseError::UnknownTopicOrPartition.code()
     );
+}
+
+/// Pipelined produce requests, sent in one write, are answered in order (the broker sends
+/// their answers together), and a long-polling fetch pipelined behind them does not hold
+/// back their answers: they arrive while the fetch still waits for data.
+#[test]
+fn pipelined_produces_are_answered_in_order_and_not_held_by_a_fetch_behind_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut c = Conn::open(&broker.addr);
+    create_topic(&mut c, "pipe", 1);
+    let mut burst = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let value = format!("record {i}");
+        let batch = fjord_log::testing::build_batch(0, &[(None, Some(value.as_bytes()), 1)]);
+        let (id, frame) = c.frame(ApiKey::Produce, 9, &produce_req("pipe", batch));
+        ids.push(id);
+        burst.extend(frame);
+    }
+    let (fetch_id, frame) = c.frame(ApiKey::Fetch, 12, &fetch_req("pipe", 20, 60_000));
+    burst.extend(frame);
+    let sent = Instant::now();
+    c.stream.write_all(&burst).unwrap();
+    for (i, id) in ids.into_iter().enumerate() {
+        let resp: ProduceResponse = decode(c.response(id, ApiKey::Produce, 9), 9);
+        let part = &resp.responses[0].partition_responses[0];
+        assert_eq!((part.error_code, part.base_offset), (0, i as i64));
+    }
+    assert!(
+        sent.elapsed() < Duration::from_secs(30),
+        "the produce answers waited for the fetch's 60 s long poll"
+    );
+    // Only an append ends the fetch's wait now.
+    let mut other = Conn::open(&broker.addr);
+    let p = produce(
+        &mut other,
+        "pipe",
+        fjord_log::testing::build_batch(0, &[(None, Some(&b"wake"[..]), 1)]),
+    );
+    assert_eq!((p.error_code, p.base_offset), (0, 20));
+    let fetched: FetchResponse = decode(c.response(fetch_id, ApiKey::Fetch, 12), 12);
+    let records = fetched.responses[0].partitions[0].records.clone().unwrap();
+    let headers = fjord_log::validate_batches(&records).unwrap();
+    assert_eq!(headers[0].base_offset, 20);
 }
 
 #[test]
