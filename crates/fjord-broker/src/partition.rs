@@ -48,6 +48,11 @@ pub struct PartitionState {
     producers: HashMap<i64, ProducerEntry>,
     /// Wall-clock time of the last fsync, for `flush.ms`.
     pub last_flush_ms: i64,
+    /// First offsets of the appends that reached `flush.messages` and wait for their fsync,
+    /// oldest first. The high watermark stays below the first: as in Kafka, whose append
+    /// fsyncs before the high watermark moves, a record whose append asked for an fsync is
+    /// not served before it is on disk, so a power cut cannot take back what a consumer saw.
+    flush_pending: VecDeque<i64>,
 }
 
 #[derive(Debug, Default)]
@@ -100,6 +105,7 @@ impl Partition {
             config,
             producers: HashMap::new(),
             last_flush_ms: now_ms,
+            flush_pending: VecDeque::new(),
         };
         state.rebuild_producer_state(&topic, index);
         Partition {
@@ -165,8 +171,12 @@ impl Partition {
         let mut st = self.lock();
         st.log.finish_flush(job, synced)?;
         st.last_flush_ms = crate::broker::now_ms();
+        let visible = st.flushed_through(end);
         drop(st);
         self.durable.fetch_max(end, Ordering::AcqRel);
+        if visible {
+            self.wake_waiters();
+        }
         Ok(())
     }
 
@@ -187,14 +197,17 @@ impl Partition {
         Ok(true)
     }
 
-    /// Fsyncs when `flush.ms` has passed since the last flush with data pending. Skips the
-    /// round when a flush job is running (it is flushing already). Blocking.
+    /// Fsyncs when `flush.ms` has passed since the last flush with data pending, or when
+    /// appends wait for an fsync to become visible that no produce is waiting for any more
+    /// (its connection closed before the job started). Skips the round when a flush job is
+    /// running (it is flushing already). Blocking.
     pub fn flush_if_due(&self, now_ms: i64) -> Result<(), LogError> {
         let due = {
             let st = self.lock();
-            st.config.flush_ms.is_some_and(|ms| {
-                st.log.unflushed_messages() > 0 && now_ms - st.last_flush_ms >= ms
-            })
+            !st.flush_pending.is_empty()
+                || st.config.flush_ms.is_some_and(|ms| {
+                    st.log.unflushed_messages() > 0 && now_ms - st.last_flush_ms >= ms
+                })
         };
         if !due {
             return Ok(());
@@ -271,13 +284,41 @@ impl PartitionState {
         let info = self
             .log
             .append(batch, std::slice::from_ref(&header), leader_epoch, now_ms)?;
-        // Single node: every replica in the ISR (just us) has the data once it is written.
-        let leo = self.log.log_end_offset();
-        self.log.set_high_watermark(leo);
+        // Single node: every replica in the ISR (just us) has the data once it is written —
+        // and, when this append reached `flush.messages`, once it is fsynced (see
+        // `flush_pending`); so are the appends after one that waits.
+        if self.log.flush_due() {
+            self.flush_pending.push_back(info.first_offset);
+        }
+        if self.flush_pending.is_empty() {
+            let leo = self.log.log_end_offset();
+            self.log.set_high_watermark(leo);
+        }
         if header.producer_id >= 0 {
             self.remember_batch(&header, info.first_offset);
         }
         Ok(AppendOutcome::Appended(info))
+    }
+
+    /// Records that every offset below `durable` is fsynced: the appends waiting for it become
+    /// visible, up to the first that still waits. Returns whether the high watermark moved.
+    fn flushed_through(&mut self, durable: i64) -> bool {
+        while self
+            .flush_pending
+            .front()
+            .is_some_and(|&first| first < durable)
+        {
+            self.flush_pending.pop_front();
+        }
+        let visible = match self.flush_pending.front() {
+            Some(&first) => first,
+            None => self.log.log_end_offset(),
+        };
+        if visible > self.log.high_watermark() {
+            self.log.set_high_watermark(visible);
+            return true;
+        }
+        false
     }
 
     /// Rebuilds idempotent-producer state from the batches of the last two segments, so that a
@@ -391,6 +432,7 @@ mod tests {
             config,
             producers: HashMap::new(),
             last_flush_ms: 0,
+            flush_pending: VecDeque::new(),
         }
     }
 
@@ -473,6 +515,74 @@ mod tests {
         let jobs = p.flush_jobs();
         assert!((1..=200).contains(&jobs), "{jobs} jobs");
         assert!(!p.lock().log.flush_due());
+    }
+
+    /// Under `flush.messages`, an append that reached the count is served only once fsynced
+    /// (Kafka fsyncs inside the append, before the high watermark moves), and a long poll
+    /// waiting for it is woken by the flush.
+    #[tokio::test]
+    async fn records_waiting_for_their_fsync_are_not_served_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = flushing_partition(dir.path());
+        let waker = Arc::new(Notify::new());
+        p.register_waiter(&waker);
+        let end = append_one(&p);
+        assert_eq!(p.lock().log.high_watermark(), 0, "not fsynced, not served");
+        let second = append_one(&p);
+        assert_eq!(p.lock().log.high_watermark(), 0);
+        p.flush_through(end).await.unwrap();
+        assert_eq!(p.durable_offset(), second, "the job covered both");
+        assert_eq!(p.lock().log.high_watermark(), second);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waker.notified())
+            .await
+            .expect("the flush wakes the long poll");
+    }
+
+    /// With `flush.messages` above 1, appends that did not reach the count are served at once,
+    /// as in Kafka, unless an earlier append still waits for its fsync (the high watermark
+    /// cannot pass it); the flush then shows them all.
+    #[tokio::test]
+    async fn appends_below_the_count_are_served_unless_behind_one_that_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = state(dir.path());
+        st.config.log.flush_interval_messages = Some(2);
+        st.log.set_config(st.config.log.clone());
+        let PartitionState { log, config, .. } = st;
+        let p = Arc::new(Partition::new("t".into(), Uuid::nil(), 0, log, config, 0));
+        let one = || fjord_log::testing::build_batch(0, &[(None, Some(&b"v"[..]), 1)]);
+        assert!(matches!(
+            append(&mut p.lock(), one()),
+            Ok(AppendOutcome::Appended(_))
+        ));
+        assert_eq!(
+            p.lock().log.high_watermark(),
+            1,
+            "below the count: served at once"
+        );
+        append(&mut p.lock(), one()).unwrap();
+        assert!(p.lock().log.flush_due());
+        assert_eq!(
+            p.lock().log.high_watermark(),
+            1,
+            "the second waits for its fsync"
+        );
+        p.flush_through(2).await.unwrap();
+        assert_eq!(p.lock().log.high_watermark(), 2);
+        append(&mut p.lock(), one()).unwrap();
+        assert_eq!(p.lock().log.high_watermark(), 3);
+    }
+
+    /// An append whose produce went away before its flush job started still becomes visible:
+    /// housekeeping runs the flush.
+    #[test]
+    fn housekeeping_flushes_appends_no_produce_waits_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = flushing_partition(dir.path());
+        let end = append_one(&p);
+        assert_eq!(p.lock().log.high_watermark(), 0);
+        p.flush_if_due(0).unwrap();
+        assert_eq!(p.lock().log.high_watermark(), end);
+        assert_eq!(p.durable_offset(), end);
     }
 
     #[test]

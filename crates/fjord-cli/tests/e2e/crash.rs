@@ -1212,16 +1212,20 @@ fn partition_dirs(data_dir: &Path) -> Vec<(String, PathBuf)> {
 
 /// Simulates a power cut after a kill -9 of a broker running with
 /// `log.flush.interval.messages=1`. Per partition, the durable offset is what the broker must
-/// have fsynced: for the test topic, one past the last acknowledged (or previously served)
-/// record; for `__consumer_offsets`, its recovery point or one past the group's snapshots and
+/// have fsynced: for the test topic, one past the last acknowledged or served record (served
+/// earlier, or consumed by the committer: its committed and in-flight positions); for
+/// `__consumer_offsets`, its recovery point or one past the group's snapshots and
 /// acknowledged commits, whichever is later (the coordinator's writes are fsynced by the
 /// partition's group commit, which does not move the recovery point). See [`tear_partition`].
 ///
-/// The cut therefore never drops what was acknowledged, whether or not the broker fsynced it:
-/// it tests recovery from what a power cut leaves. That every acknowledgement waits for its
-/// fsync is asserted where the answer is made, by the broker's unit tests
-/// (`produce_under_flush_messages_answers_after_the_fsync`,
-/// `offset_commit_under_a_flush_policy_answers_after_the_fsync`).
+/// The cut therefore never drops what was acknowledged or served, whether or not the broker
+/// fsynced it: it tests recovery from what a power cut leaves. That every acknowledgement
+/// waits for its fsync, and that no record is served before it, is asserted where the answer
+/// is made, by the broker's unit tests (`produce_under_flush_messages_answers_after_the_fsync`,
+/// `offset_commit_under_a_flush_policy_answers_after_the_fsync`,
+/// `records_waiting_for_their_fsync_are_not_served_before_it`). A record served before its
+/// fsync (and so before its produce was answered) used to let the committer commit past what
+/// a power cut kept ("committed beyond the log end").
 fn simulate_power_loss(data_dir: &Path, model: &Model, commits: &Commits, rng: &mut Rng) -> String {
     let mut report = Vec::new();
     for (name, path) in partition_dirs(data_dir) {
@@ -1235,7 +1239,15 @@ fn simulate_power_loss(data_dir: &Path, model: &Model, commits: &Commits, rng: &
                     .map(|(_, o)| o + 1)
                     .max()
                     .unwrap_or(0);
-                acked.max(model.log[p as usize].len() as i64)
+                let consumed = commits
+                    .ok
+                    .get(&p)
+                    .into_iter()
+                    .chain(commits.in_flight.iter().filter_map(|m| m.get(&p)))
+                    .copied()
+                    .max()
+                    .unwrap_or(0);
+                acked.max(consumed).max(model.log[p as usize].len() as i64)
             }
             None => read_checkpoint(&path.join("recovery-point"))
                 .unwrap_or(0)
