@@ -275,10 +275,20 @@ async fn housekeeping(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
                     .await
                     .unwrap_or_default();
                 for p in rolled {
+                    let b = Arc::clone(&broker);
                     roll_flushes.spawn_blocking(move || {
                         if let Err(e) = p.flush_rolled() {
-                            tracing::error!(topic = %p.topic, partition = p.index, error = %e,
-                                "fsync of rolled segments failed; retrying at the next tick");
+                            // A topic deleted meanwhile takes its directory with it.
+                            let live = b
+                                .partition(&p.topic, p.index)
+                                .is_some_and(|q| Arc::ptr_eq(&q, &p));
+                            if live {
+                                tracing::error!(topic = %p.topic, partition = p.index, error = %e,
+                                    "fsync of rolled segments failed; retrying at the next tick");
+                            } else {
+                                tracing::debug!(topic = %p.topic, partition = p.index, error = %e,
+                                    "fsync of rolled segments of a deleted partition failed");
+                            }
                         }
                     });
                 }
