@@ -11,7 +11,8 @@
 //! 3. The log is reopened. Whatever happened, nothing may panic.
 //!
 //! When recovery re-reads every segment that was corrupted — none was before the segment
-//! holding the recovery point (the log flushes on roll, so that is usually the active one)
+//! holding the recovery point (a roll leaves its fsync and the recovery point to a roll flush job,
+//! which the harness does not run, so the point is where the plan's flush or close left it)
 //! and there is no clean-shutdown marker — the reopened log must also be sound: it opens, every offset from the log start to the log end offset reads back
 //! as valid batches in order, each batch is one that was appended (at its own offsets, and
 //! with no holes, unless a corruption could have moved offsets undetectably, see

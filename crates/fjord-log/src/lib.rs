@@ -41,8 +41,10 @@
 //! process loses nothing that was acknowledged), and updates the indexes. Fsyncs happen on
 //! [`Log::flush`], or when [`Log::flush_due`] says `flush_interval_messages` records wait and the
 //! caller flushes (group commit: [`Log::begin_flush`] under the lock, [`FlushJob::sync`] outside
-//! it, [`Log::finish_flush`] under it again); every 8 MiB appended to a segment
-//! the kernel is asked to start writing it back, so dirty page cache never piles up.
+//! it, [`Log::finish_flush`] under it again). A roll fsyncs nothing itself: the caller runs a
+//! roll flush job ([`Log::roll_flush_due`], [`Log::begin_roll_flush`]) that makes the finished
+//! segments durable outside its lock and then moves the recovery point. Every 8 MiB appended to
+//! a segment the kernel is asked to start writing it back, so dirty page cache never piles up.
 //!
 //! **Read**: [`Log::read`] finds the segment by base offset, the nearest index entry at or
 //! below the offset, walks batch headers to the batch containing the offset, then collects
