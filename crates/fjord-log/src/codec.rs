@@ -1,5 +1,5 @@
 //! Decompression of record batches, for the places that must see individual records of a
-//! compressed batch: validation on produce (streamed, see [`reader`]), timestamp lookups and
+//! compressed batch: validation on produce (streamed, see the `reader` module), timestamp lookups and
 //! key checks. Batches are stored and served as the producer compressed them.
 //!
 //! Codecs as Kafka frames them: gzip streams, Snappy either raw or in the xerial framing the

@@ -304,7 +304,7 @@ impl FileSlice {
     }
 
     /// Whether some of the slice's bytes are not in the page cache, so that sending it would
-    /// wait for the disk. False where the kernel cannot tell ([`uncached_pages`]).
+    /// wait for the disk. False where the kernel cannot tell (`uncached_pages`).
     pub fn is_cold(&self) -> bool {
         uncached_pages(&self.file, self.pos, self.len as u64).is_some_and(|n| n > 0)
     }

@@ -1,6 +1,6 @@
 //! Request handlers, one module per API family: decode -> act -> encode.
 //!
-//! [`dispatch`] routes a decoded request to its handler. Handlers return the response body;
+//! `dispatch` routes a decoded request to its handler. Handlers return the response body;
 //! per-partition and per-topic failures are Kafka error codes inside it. `Err` is kept for
 //! failures that must close the connection. [`SUPPORTED`] is the single table of what is
 //! served: ApiVersions advertises exactly it, and the connection refuses anything outside it.

@@ -8,7 +8,7 @@
 //!
 //! A producer pipelines its requests, so one read often brings several. While the next
 //! buffered frame is another whole produce request, the response to a produce request is held
-//! back and goes out with the following ones in one write ([`CORK_MAX`] at most): fewer
+//! back and goes out with the following ones in one write (`CORK_MAX` at most): fewer
 //! system calls and loopback packets on both sides, and no response waits on anything but the
 //! handling of requests that had already arrived.
 

@@ -5,9 +5,9 @@
 //! by doubling, copying again). Now:
 //!
 //! * The fetch handler takes from the log only where the batches lie ([`FileSlice`]s) and puts
-//!   a placeholder of the same length in the response ([`record_set`]): a slice of a static
+//!   a placeholder of the same length in the response (`record_set`): a slice of a static
 //!   zero buffer that is never read.
-//! * [`encode`] hands kafka-protocol's encoder a [`ChunkedBuf`] that recognises record sets by
+//! * [`encode`] hands kafka-protocol's encoder a `ChunkedBuf` that recognises record sets by
 //!   address as the encoder writes them. Framing goes into small buffers; a placeholder becomes
 //!   a file chunk, and a record set that is real bytes stays its own `Bytes`.
 //! * [`Frame::write_to`] writes framing and bytes with `writev` and file chunks with
@@ -177,7 +177,7 @@ async fn send_file(stream: &TcpStream, file: &FileSlice) -> std::io::Result<()> 
 
 /// Encodes a whole response frame: size, header, body. Record sets of a fetch response are
 /// not copied: placeholders become the file chunks `files` (in response order), and other
-/// record sets of at least [`SHARE_MIN`] bytes are shared.
+/// record sets of at least `SHARE_MIN` bytes are shared.
 pub fn encode(
     correlation_id: i32,
     header_version: i16,
