@@ -56,6 +56,9 @@ pub struct Plan {
     /// Flag bit 5: delete the recovery point checkpoint before corrupting (as if it was
     /// lost), so that recovery re-reads every segment.
     pub forget_recovery_point: bool,
+    /// Flag bit 6: after each append, run the roll flush job a roll left (as the broker's
+    /// housekeeping does), so that the recovery point follows the rolls.
+    pub roll_flush: bool,
     /// `segment.bytes`: `64 + 8 × segment`.
     pub segment_bytes: u64,
     /// `index.interval.bytes`: `interval`.
@@ -102,6 +105,7 @@ impl Plan {
             reclose: flags & 8 != 0,
             truncate: flags & 16 != 0,
             forget_recovery_point: flags & 32 != 0,
+            roll_flush: flags & 64 != 0,
             segment_bytes: 64 + 8 * u64::from(segment),
             index_interval: u32::from(interval),
             read_max_bytes: 1 + 16 * usize::from(read),
@@ -193,6 +197,16 @@ fn build(dir: &std::path::Path, plan: &Plan) -> Built {
         ));
         if plan.flush_midway && i == plan.batches.len() / 2 {
             log.flush().expect("flush");
+        }
+        if plan.roll_flush
+            && let Some(job) = log.begin_roll_flush()
+        {
+            let synced = job.sync();
+            log.finish_flush(job, synced).expect("roll flush");
+            assert!(
+                !log.roll_flush_due(),
+                "a roll flush moves the recovery point to the active segment"
+            );
         }
     }
     let end = log.log_end_offset();

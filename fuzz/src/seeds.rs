@@ -211,6 +211,8 @@ fn log_recovery_seeds() -> Vec<Seed> {
     let lost_point = plan(32, 12);
     let clean = plan(1 | 8, 12);
     let deleted = plan(4 | 16 | 32, 12);
+    // Roll flush jobs after each append: the recovery point follows the rolls.
+    let roll_flushed = plan(64 | 16, 12);
     let with = |base: &[u8], corruptions: &[Vec<u8>]| {
         let mut v = base.to_vec();
         for c in corruptions {
@@ -244,6 +246,14 @@ fn log_recovery_seeds() -> Vec<Seed> {
                         },
                     ),
                 ],
+            ),
+        ),
+        (
+            "log_recovery",
+            "roll_flushed_torn_tail",
+            with(
+                &roll_flushed,
+                &[corruption(Class::Log, last, &Op::Truncate { to: 100 })],
             ),
         ),
         (
