@@ -11,20 +11,15 @@ the order (before/after, after/before). Prints each run and the medians.
 """
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (the suite's helpers)
 
 
 def one_run(fjord, records):
-    base = tempfile.mkdtemp(prefix="fjord-consume-ab-")
-    broker = R.Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"))
-    log = open(os.path.join(base, "clients.log"), "wb")
-    try:
+    with R.fresh_broker(fjord, "fjord-consume-ab-") as (broker, log):
         R.run_client(fjord, broker, [
             "produce", "--topic", "c", "--num-records", str(records), "--record-size", "1024",
             "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
@@ -37,10 +32,6 @@ def one_run(fjord, records):
             "load": w["load_1m"],
             "others": w["others_cores"],
         }
-    finally:
-        broker.stop()
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
@@ -50,15 +41,10 @@ def main():
     ap.add_argument("--pairs", type=int, default=4)
     ap.add_argument("--records", type=int, default=1_000_000)
     args = ap.parse_args()
-    runs = {"before": [], "after": []}
-    for i in range(args.pairs):
-        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
-        for which in order:
-            r = one_run(getattr(args, which), args.records)
-            runs[which].append(r)
-            print(f"pair {i + 1} {which}: {r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} "
-                  f"broker CPU-s per GB read (load {r['load']:.2f}, "
-                  f"others {r['others']:.2f} cores)", flush=True)
+    runs = R.alternate_pairs(
+        args.pairs, lambda which: one_run(getattr(args, which), args.records),
+        lambda r: f"{r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} broker CPU-s per GB read "
+                  f"(load {r['load']:.2f}, others {r['others']:.2f} cores)")
     for which, rs in runs.items():
         mbs = [r["mb_per_s"] for r in rs]
         cpu = [r["cpu_per_gb"] for r in rs]

@@ -15,10 +15,8 @@ Needs root and /sys/fs/cgroup/memory (cgroup v1); prints each run and the median
 import argparse
 import glob
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (the suite's helpers)
@@ -46,10 +44,7 @@ def produce_args(topic, records):
 
 
 def one_run(fjord, args):
-    base = tempfile.mkdtemp(prefix="fjord-cpu-ab-")
-    broker = R.Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"))
-    log = open(os.path.join(base, "clients.log"), "wb")
-    try:
+    with R.fresh_broker(fjord, "fjord-cpu-ab-") as (broker, log):
         with open(os.path.join(CGROUP, "cgroup.procs"), "w") as f:
             f.write(str(broker.pid))
         R.run_client(fjord, broker, produce_args("warm-up", args.warm_records), log,
@@ -66,10 +61,6 @@ def one_run(fjord, args):
             "load": w["load_1m"],
             "others": w["others_cores"],
         }
-    finally:
-        broker.stop()
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
@@ -86,15 +77,11 @@ def main():
     os.makedirs(CGROUP, exist_ok=True)
     with open(os.path.join(CGROUP, "memory.limit_in_bytes"), "w") as f:
         f.write(str(args.cgroup_mib << 20))
-    runs = {"before": [], "after": []}
-    for i in range(args.pairs):
-        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
-        for which in order:
-            r = one_run(getattr(args, which), args)
-            runs[which].append(r)
-            print(f"pair {i + 1} {which}: {r['cpu_per_gb']:.2f} broker CPU-s/GB, "
-                  f"{r['records_per_s']:,.0f} records/s, {r['switches']} voluntary switches "
-                  f"(load {r['load']:.2f}, others {r['others']:.2f} cores)", flush=True)
+    runs = R.alternate_pairs(
+        args.pairs, lambda which: one_run(getattr(args, which), args),
+        lambda r: f"{r['cpu_per_gb']:.2f} broker CPU-s/GB, {r['records_per_s']:,.0f} records/s, "
+                  f"{r['switches']} voluntary switches (load {r['load']:.2f}, "
+                  f"others {r['others']:.2f} cores)")
     for which, rs in runs.items():
         cpu = [r["cpu_per_gb"] for r in rs]
         print(f"{which}: median {statistics.median(cpu):.2f} CPU-s/GB, range "

@@ -13,32 +13,22 @@ the medians. The measurement behind moving the roll's fsync off the partition lo
 """
 import argparse
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (the suite's helpers)
 
 
 def one_run(fjord, rate, duration, segment_bytes):
-    base = tempfile.mkdtemp(prefix="fjord-e2e-roll-ab-")
-    broker = R.Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"),
-                      overrides=[f"log.segment.bytes={segment_bytes}"])
-    log = open(os.path.join(base, "clients.log"), "wb")
-    try:
+    overrides = [f"log.segment.bytes={segment_bytes}"]
+    with R.fresh_broker(fjord, "fjord-e2e-roll-ab-", overrides) as (broker, log):
         doc, w = R.run_client(fjord, broker, [
             "e2e", "--rate", str(rate), "--duration", str(duration)], log, settle=False)
-        lat = doc["latency_ms"]
-        segments = len([f for f in os.listdir(os.path.join(base, "data", "fjord-perf-e2e-0"))
-                        if f.endswith(".log")])
-        return {**lat, "segments": segments, "load": w["load_1m"],
+        partition_dir = os.path.join(os.path.dirname(log.name), "data", "fjord-perf-e2e-0")
+        segments = len([f for f in os.listdir(partition_dir) if f.endswith(".log")])
+        return {**doc["latency_ms"], "segments": segments, "load": w["load_1m"],
                 "others": w["others_cores"], "broker_cpu_s": w["broker_cpu_s"]}
-    finally:
-        broker.stop()
-        log.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def main():
@@ -50,17 +40,14 @@ def main():
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--segment-mib", type=int, default=100)
     args = ap.parse_args()
-    runs = {"before": [], "after": []}
-    for i in range(args.pairs):
-        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
-        for which in order:
-            r = one_run(getattr(args, which), args.rate, args.duration,
-                        args.segment_mib * R.MIB)
-            runs[which].append(r)
-            print(f"pair {i + 1} {which}: p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, "
-                  f"p99.9 {r['p99_9']:.2f} ms, max {r['max']:.2f} ms, {r['segments']} segments, "
-                  f"broker {r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
-                  f"others {r['others']:.2f} cores)", flush=True)
+    runs = R.alternate_pairs(
+        args.pairs,
+        lambda which: one_run(getattr(args, which), args.rate, args.duration,
+                              args.segment_mib * R.MIB),
+        lambda r: f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, p99.9 {r['p99_9']:.2f} ms, "
+                  f"max {r['max']:.2f} ms, {r['segments']} segments, broker "
+                  f"{r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
+                  f"others {r['others']:.2f} cores)")
     for which, rs in runs.items():
         parts = []
         for key in ("p50", "p99", "p99_9", "max"):

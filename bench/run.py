@@ -21,6 +21,7 @@ Linux only (/proc). Not run in CI.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -247,6 +248,36 @@ class Broker:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
+
+
+@contextlib.contextmanager
+def fresh_broker(fjord, prefix, overrides=()):
+    """A broker on a fresh data dir in a new temp dir, with a clients.log beside it; yields
+    (broker, log), and stops the broker and removes the dir afterwards. For A/B scripts."""
+    base = tempfile.mkdtemp(prefix=prefix)
+    try:
+        broker = Broker(fjord, os.path.join(base, "data"), os.path.join(base, "broker.log"),
+                        overrides=overrides)
+        try:
+            with open(os.path.join(base, "clients.log"), "wb") as log:
+                yield broker, log
+        finally:
+            broker.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def alternate_pairs(pairs, run, describe):
+    """Runs `run("before")` and `run("after")` `pairs` times, alternating which goes first,
+    printing `describe(result)` for each; returns {"before": [...], "after": [...]}."""
+    runs = {"before": [], "after": []}
+    for i in range(pairs):
+        order = ["before", "after"] if i % 2 == 0 else ["after", "before"]
+        for which in order:
+            r = run(which)
+            runs[which].append(r)
+            print(f"pair {i + 1} {which}: {describe(r)}", flush=True)
+    return runs
 
 
 def settle_disk():

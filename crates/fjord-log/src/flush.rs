@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use crate::checkpoint::{RecoveryPoint, sync_dir};
 use crate::error::LogError;
 use crate::log::Log;
+use crate::segment::Segment;
 
 /// Files to fsync for one flush; see the module documentation.
 #[derive(Debug)]
@@ -93,14 +94,7 @@ impl Log {
     /// Takes the files changed since the last flush and marks them clean; see the module
     /// documentation. Every job must be passed to [`Log::finish_flush`].
     pub fn begin_flush(&mut self) -> FlushJob {
-        let mut files = Vec::new();
-        for segment in &mut self.segments {
-            if let Some(taken) = segment.take_dirty_files(false) {
-                files.extend(taken.map(|(f, p)| (f, p.to_path_buf())));
-            }
-        }
-        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
-        self.flushes_in_flight += 1;
+        let (files, dir) = self.take_job_files(self.segments.len(), |_| false);
         let records = std::mem::take(&mut self.unflushed);
         FlushJob {
             files,
@@ -129,17 +123,10 @@ impl Log {
         }
         let force = self.flushes_in_flight > 0;
         let durable = self.recovery_point();
-        let finished = self.segments.len() - 1;
-        let mut files = Vec::new();
-        for segment in &mut self.segments[..finished] {
-            // Segments wholly below the recovery point are on disk already.
-            let covered = segment.next_offset() <= durable;
-            if let Some(taken) = segment.take_dirty_files(force && !covered) {
-                files.extend(taken.map(|(f, p)| (f, p.to_path_buf())));
-            }
-        }
-        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
-        self.flushes_in_flight += 1;
+        // Segments wholly below the recovery point are on disk already.
+        let (files, dir) = self.take_job_files(self.segments.len() - 1, |segment| {
+            force && segment.next_offset() > durable
+        });
         self.roll_flush_running = true;
         let epoch = self.recovery().epoch;
         Some(FlushJob {
@@ -153,6 +140,26 @@ impl Log {
                 epoch,
             }),
         })
+    }
+
+    /// For a new job: takes the files of the first `count` segments that changed since their
+    /// last flush, or that `force` picks, marking them clean, and the directory if files were
+    /// created or removed in it; counts the job as out.
+    fn take_job_files(
+        &mut self,
+        count: usize,
+        force: impl Fn(&Segment) -> bool,
+    ) -> (Vec<(Arc<File>, PathBuf)>, Option<PathBuf>) {
+        let mut files = Vec::new();
+        for segment in &mut self.segments[..count] {
+            let forced = force(segment);
+            if let Some(taken) = segment.take_dirty_files(forced) {
+                files.extend(taken.map(|(f, p)| (f, p.to_path_buf())));
+            }
+        }
+        let dir = std::mem::take(&mut self.dir_dirty).then(|| self.dir.clone());
+        self.flushes_in_flight += 1;
+        (files, dir)
     }
 
     /// Records how a job's [`FlushJob::sync`] ended. On failure every segment is marked

@@ -366,6 +366,13 @@ fn persisted_recovery_point(dir: &Path) -> Option<i64> {
         .map(|s| s.trim().parse().unwrap())
 }
 
+/// Appends one-record batches until `dir` holds `segments` segment files.
+fn append_until_segments(log: &mut Log, dir: &Path, segments: usize) {
+    while segment_files(dir).len() < segments {
+        append_bytes(log, batch(1, 1000, 20), 0);
+    }
+}
+
 /// A roll leaves the finished segment's fsync to a roll flush job, taken and finished under
 /// the caller's lock but synced without it; once synced, the recovery point is at the active
 /// segment's base, so recovery after a crash rescans only the active segment.
@@ -375,9 +382,7 @@ fn a_roll_flush_job_makes_finished_segments_durable_and_moves_the_recovery_point
     let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
     let opened_at = log.recovery_point();
     assert!(!log.roll_flush_due());
-    while segment_files(dir.path()).len() < 3 {
-        append_bytes(&mut log, batch(1, 1000, 20), 0);
-    }
+    append_until_segments(&mut log, dir.path(), 3);
     let active_base: i64 = last_segment(dir.path())
         .file_stem()
         .unwrap()
@@ -416,9 +421,7 @@ fn a_failed_roll_flush_is_taken_again() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
     let opened_at = log.recovery_point();
-    while segment_files(dir.path()).len() < 2 {
-        append_bytes(&mut log, batch(1, 1000, 20), 0);
-    }
+    append_until_segments(&mut log, dir.path(), 2);
     let job = log.begin_roll_flush().unwrap();
     let files = job.file_count();
     let failed = Err(fjord_log::LogError::Io {
@@ -445,13 +448,9 @@ fn a_failed_roll_flush_is_taken_again() {
 fn a_truncation_fences_off_a_roll_flush_taken_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = Log::open(dir.path(), small_config(600), 0).unwrap();
-    while segment_files(dir.path()).len() < 2 {
-        append_bytes(&mut log, batch(1, 1000, 20), 0);
-    }
+    append_until_segments(&mut log, dir.path(), 2);
     log.flush().unwrap();
-    while segment_files(dir.path()).len() < 3 {
-        append_bytes(&mut log, batch(1, 1000, 20), 0);
-    }
+    append_until_segments(&mut log, dir.path(), 3);
     let flushed_to = log.recovery_point();
     let job = log.begin_roll_flush().unwrap();
     assert!(job.end_offset() > flushed_to);

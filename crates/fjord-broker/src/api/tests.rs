@@ -658,25 +658,28 @@ async fn group_writes_under_a_flush_policy_answer_after_the_fsync() {
     written_and_durable("cg", before);
 }
 
-/// Creates topic "t" with one partition and produces `batch` to it `times` times; returns the
-/// partition and its log directory, everything flushed.
-async fn topic_with_batches(
+/// Creates topic "t" with one partition and the topic `configs`; returns the partition.
+async fn create_t(
     broker: &Arc<Broker>,
-    batch: &Bytes,
-    times: usize,
-) -> (Arc<crate::partition::Partition>, std::path::PathBuf) {
+    configs: std::collections::BTreeMap<String, String>,
+) -> Arc<crate::partition::Partition> {
     let created = broker
         .create_topics(
             vec![NewTopic {
                 name: "t".into(),
                 partitions: 1,
                 replication_factor: 1,
-                configs: Default::default(),
+                configs,
             }],
             false,
         )
         .await;
     assert!(created[0].is_ok());
+    broker.partition("t", 0).unwrap()
+}
+
+/// Produces `batch` to partition 0 of "t" `times` times (acks=1), through `dispatch`.
+async fn produce_t(broker: &Arc<Broker>, batch: &Bytes, times: usize) {
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     for _ in 0..times {
         let request = RequestKind::Produce(
@@ -696,7 +699,17 @@ async fn topic_with_batches(
         let response = dispatch(&context(broker, 9, &shutdown), request).await;
         assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
     }
-    let p = broker.partition("t", 0).unwrap();
+}
+
+/// Creates topic "t" with one partition and produces `batch` to it `times` times; returns the
+/// partition and its log directory, everything flushed.
+async fn topic_with_batches(
+    broker: &Arc<Broker>,
+    batch: &Bytes,
+    times: usize,
+) -> (Arc<crate::partition::Partition>, std::path::PathBuf) {
+    let p = create_t(broker, Default::default()).await;
+    produce_t(broker, batch, times).await;
     let log_dir = {
         let mut st = p.lock();
         st.log.flush().unwrap();
@@ -818,44 +831,14 @@ async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker(dir.path());
     let configs = [("segment.bytes".to_string(), "200".to_string())].into();
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 1,
-                configs,
-            }],
-            false,
-        )
-        .await;
-    assert!(created[0].is_ok());
+    let p = create_t(&broker, configs).await;
     // Timestamped now, so that segment.ms (seven days) does not roll them again.
     let batch = Bytes::from(fjord_log::testing::build_batch(
         0,
         &[(None, Some(&[b'v'; 100][..]), crate::broker::now_ms())],
     ));
-    let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    let p = broker.partition("t", 0).unwrap();
     let opened_at = p.lock().log.recovery_point();
-    for _ in 0..3 {
-        let request = RequestKind::Produce(
-            ProduceRequest::default()
-                .with_acks(1)
-                .with_timeout_ms(1000)
-                .with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
-                        .with_name(name("t"))
-                        .with_partition_data(vec![
-                            produce_request::PartitionProduceData::default()
-                                .with_index(0)
-                                .with_records(Some(batch.clone())),
-                        ]),
-                ]),
-        );
-        let response = dispatch(&context(&broker, 9, &shutdown), request).await;
-        assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
-    }
+    produce_t(&broker, &batch, 3).await;
     // Every append after the first rolled: three segments, the recovery point not moved.
     let active_base = p.lock().log.log_end_offset() - 1;
     assert_eq!(p.lock().log.recovery_point(), opened_at);

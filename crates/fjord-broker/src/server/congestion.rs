@@ -13,20 +13,21 @@
 //! BBR: the connection is paced on, at a rate CUBIC's window implies. Set on a listener, it is
 //! inherited by every connection the listener accepts, which then never start with BBR. So a
 //! listener bound to a loopback address (only loopback peers can reach it) takes the setting
-//! itself ([`set_for_loopback_listener`]); a wildcard listener sets it per accepted loopback
-//! connection ([`set_for_loopback`]), which saves part of the cost.
+//! itself; a wildcard listener sets it per accepted loopback connection, which saves part of
+//! the cost. Both go through [`set_for_loopback`].
 #![allow(unsafe_code)]
 
 use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Sets `algorithm` as the congestion control of `socket` when `peer` is a loopback address
-/// and `algorithm` is not empty. Returns whether it was set. A refusal (an algorithm the
-/// kernel lacks, or one an unprivileged process may not choose) is logged once and leaves the
-/// system's choice: this only saves time.
-pub(crate) fn set_for_loopback(socket: &impl AsRawFd, peer: IpAddr, algorithm: &str) -> bool {
-    if algorithm.is_empty() || !peer.to_canonical().is_loopback() {
+/// Sets `algorithm` as the congestion control of `socket` when `addr` is a loopback address
+/// and `algorithm` is not empty: for a connection `addr` is its peer's, for a listener its own
+/// (a listener passes the setting to every connection it accepts). Returns whether it was set.
+/// A refusal (an algorithm the kernel lacks, or one an unprivileged process may not choose) is
+/// logged once and leaves the system's choice: this only saves time.
+pub(crate) fn set_for_loopback(socket: &impl AsRawFd, addr: IpAddr, algorithm: &str) -> bool {
+    if algorithm.is_empty() || !addr.to_canonical().is_loopback() {
         return false;
     }
     match set(socket, algorithm) {
@@ -37,27 +38,6 @@ pub(crate) fn set_for_loopback(socket: &impl AsRawFd, peer: IpAddr, algorithm: &
                 tracing::info!(algorithm, error = %e,
                     "could not set the congestion control of loopback connections; keeping the system's");
             }
-            false
-        }
-    }
-}
-
-/// Sets `algorithm` on `listener` when it is bound to a loopback address and `algorithm` is
-/// not empty, so that every connection it accepts starts with it. Returns whether it was set;
-/// a refusal is logged and leaves the system's choice.
-pub(crate) fn set_for_loopback_listener(
-    listener: &impl AsRawFd,
-    local: IpAddr,
-    algorithm: &str,
-) -> bool {
-    if algorithm.is_empty() || !local.to_canonical().is_loopback() {
-        return false;
-    }
-    match set(listener, algorithm) {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::info!(algorithm, error = %e,
-                "could not set the congestion control of a loopback listener; keeping the system's");
             false
         }
     }
@@ -169,21 +149,17 @@ mod tests {
     async fn a_loopback_listener_passes_its_algorithm_to_accepted_connections() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let local = listener.local_addr().unwrap().ip();
-        assert!(set_for_loopback_listener(&listener, local, "reno"));
+        assert!(set_for_loopback(&listener, local, "reno"));
         assert_eq!(current(&listener), "reno");
         assert_eq!(current(&accepted(&listener).await), "reno");
 
         let wildcard = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
         let before = current(&wildcard);
         let ip = wildcard.local_addr().unwrap().ip();
-        assert!(!set_for_loopback_listener(&wildcard, ip, "reno"));
+        assert!(!set_for_loopback(&wildcard, ip, "reno"));
         assert_eq!(current(&wildcard), before);
-        assert!(!set_for_loopback_listener(&listener, local, ""));
-        assert!(!set_for_loopback_listener(
-            &listener,
-            local,
-            "no-such-algorithm"
-        ));
+        assert!(!set_for_loopback(&listener, local, ""));
+        assert!(!set_for_loopback(&listener, local, "no-such-algorithm"));
         assert_eq!(current(&listener), "reno", "a refusal changes nothing");
     }
 
@@ -192,13 +168,10 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_broker_applies_the_configured_algorithm_to_loopback_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = crate::config::BrokerConfig::builder();
-        b.override_kv(&format!("log.dirs={}", dir.path().display()))
-            .unwrap();
-        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-        b.override_kv("socket.loopback.congestion.control=reno")
-            .unwrap();
-        let broker = crate::broker::Broker::open(b.build().unwrap()).unwrap();
+        let broker = crate::server::tests::loopback_broker(
+            dir.path(),
+            &["socket.loopback.congestion.control=reno"],
+        );
         let server = crate::server::Server::bind(broker).await.unwrap();
         let addr = server.local_addrs()[0];
         let (stop, shutdown) = tokio::sync::watch::channel(false);

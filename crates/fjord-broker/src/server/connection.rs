@@ -33,15 +33,21 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// Most produce responses held back to go out in one write.
 const CORK_MAX: usize = 32;
 
+/// Whether a request frame (after its size prefix) is a Produce request: its API key.
+fn is_produce(frame: &[u8]) -> bool {
+    frame
+        .first_chunk::<2>()
+        .is_some_and(|k| i16::from_be_bytes(*k) == ApiKey::Produce as i16)
+}
+
 /// Whether `buf` starts with a whole Produce request frame (the next request is then handled
 /// without waiting for the socket).
 fn produce_frame_buffered(buf: &[u8]) -> bool {
     let Some((size, rest)) = buf.split_first_chunk::<4>() else {
         return false;
     };
-    let size = i32::from_be_bytes(*size);
-    usize::try_from(size).is_ok_and(|size| size >= 2 && rest.len() >= size)
-        && i16::from_be_bytes([rest[0], rest[1]]) == ApiKey::Produce as i16
+    usize::try_from(i32::from_be_bytes(*size))
+        .is_ok_and(|size| rest.len() >= size && is_produce(&rest[..size]))
 }
 
 /// Why a connection is closed by the broker.
@@ -111,9 +117,7 @@ pub(crate) async fn serve(
                 break;
             }
         };
-        let produce = frame
-            .first_chunk::<2>()
-            .is_some_and(|k| i16::from_be_bytes(*k) == ApiKey::Produce as i16);
+        let produce = is_produce(&frame);
         match handle_frame(&broker, frame, &shutdown, &peer, &fetch_waker).await {
             Ok(handled) => {
                 if let Some(response) = handled.response {

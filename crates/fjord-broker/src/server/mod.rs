@@ -23,7 +23,9 @@ use crate::broker::Broker;
 /// Bound listeners, ready to serve.
 pub struct Server {
     broker: Arc<Broker>,
-    listeners: Vec<TcpListener>,
+    /// Each listener, and whether it took `socket.loopback.congestion.control` itself (its
+    /// connections then inherit it).
+    listeners: Vec<(TcpListener, bool)>,
     addrs: Vec<SocketAddr>,
 }
 
@@ -36,9 +38,10 @@ impl Server {
         for l in &broker.config.listeners {
             let listener = TcpListener::bind(l.bind_addr()?).await?;
             let local = listener.local_addr()?;
-            congestion::set_for_loopback_listener(&listener, local.ip(), &loopback_congestion);
+            let inherited =
+                congestion::set_for_loopback(&listener, local.ip(), &loopback_congestion);
             addrs.push(local);
-            listeners.push(listener);
+            listeners.push((listener, inherited));
         }
         let advertised: Vec<(String, u16)> = if broker.config.advertised_listeners.is_empty() {
             addrs
@@ -79,10 +82,11 @@ impl Server {
     pub async fn serve(self, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = tokio::task::JoinSet::new();
         let limits = Arc::new(Limits::from_config(&self.broker));
-        for listener in self.listeners {
+        for (listener, inherited) in self.listeners {
             let broker = Arc::clone(&self.broker);
             let shutdown = shutdown.clone();
-            tasks.spawn(accept_loop(broker, listener, shutdown, Arc::clone(&limits)));
+            let limits = Arc::clone(&limits);
+            tasks.spawn(accept_loop(broker, listener, inherited, shutdown, limits));
         }
         let broker = Arc::clone(&self.broker);
         let hk_shutdown = shutdown.clone();
@@ -206,14 +210,21 @@ fn loopback_congestion(broker: &Broker) -> String {
         .unwrap_or_default()
 }
 
+/// Accepts connections until shutdown. `inherited`: the listener took the loopback congestion
+/// control, so its connections need no call of their own.
 async fn accept_loop(
     broker: Arc<Broker>,
     listener: TcpListener,
+    inherited: bool,
     shutdown: watch::Receiver<bool>,
     limits: Arc<Limits>,
 ) {
     let mut conns = tokio::task::JoinSet::new();
-    let loopback_congestion = loopback_congestion(&broker);
+    let loopback_congestion = if inherited {
+        String::new()
+    } else {
+        loopback_congestion(&broker)
+    };
     let stop = stopped(shutdown.clone());
     tokio::pin!(stop);
     loop {
@@ -314,20 +325,27 @@ async fn group_ticker(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A broker on a loopback listener (port 0) with data in `dir` and the `overrides`.
+    pub(crate) fn loopback_broker(dir: &std::path::Path, overrides: &[&str]) -> Arc<Broker> {
+        let mut b = crate::config::BrokerConfig::builder();
+        b.override_kv(&format!("log.dirs={}", dir.display()))
+            .unwrap();
+        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+        for kv in overrides {
+            b.override_kv(kv).unwrap();
+        }
+        Broker::open(b.build().unwrap()).unwrap()
+    }
 
     /// The running server's housekeeping runs the roll flush: after a roll, the recovery
     /// point reaches the new active segment without anything else asking for it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn housekeeping_fsyncs_rolled_segments_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
-        let mut b = crate::config::BrokerConfig::builder();
-        b.override_kv(&format!("log.dirs={}", dir.path().display()))
-            .unwrap();
-        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-        b.override_kv("log.segment.bytes=200").unwrap();
-        let broker = Broker::open(b.build().unwrap()).unwrap();
+        let broker = loopback_broker(dir.path(), &["log.segment.bytes=200"]);
         let created = broker
             .create_topics(
                 vec![crate::broker::NewTopic {
