@@ -114,7 +114,8 @@ pub(crate) fn delete_records(
             let result = if target <= st.log.log_start_offset() {
                 Ok(st.log.log_start_offset())
             } else {
-                st.log.delete_records_before(target)
+                // Persists the new start with an fsync.
+                crate::broker::blocking(|| st.log.delete_records_before(target))
             };
             partitions.push(match result {
                 Ok(low) => resp.with_low_watermark(low),

@@ -854,3 +854,31 @@ async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
     assert!(!p.flush_rolled().unwrap(), "nothing left to do");
     assert!(broker.housekeeping(false).is_empty());
 }
+
+/// Admin changes wait for the disk inside `block_in_place` on a multi-thread runtime, and open
+/// and delete partitions outside the partition map's lock. A topic deleted and created again
+/// under its name gets a new, empty log: the old entry (another topic id) is removed and its
+/// directory deleted before the new one opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_deleted_and_created_again_starts_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let first = create_t(&broker, Default::default()).await;
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(Some(&b"k"[..]), Some(&b"v"[..]), 1)],
+    ));
+    produce_t(&broker, &batch, 3).await;
+    assert_eq!(first.lock().log.log_end_offset(), 3);
+    let old_id = first.topic_id;
+    drop(first);
+    broker.delete_topic("t").await.unwrap();
+    assert!(broker.partition("t", 0).is_none());
+    assert!(!dir.path().join("t-0").exists());
+    let again = create_t(&broker, Default::default()).await;
+    assert_ne!(again.topic_id, old_id);
+    assert_eq!(again.lock().log.log_end_offset(), 0);
+    assert!(dir.path().join("t-0").is_dir());
+    produce_t(&broker, &batch, 1).await;
+    assert_eq!(again.lock().log.log_end_offset(), 1);
+}
