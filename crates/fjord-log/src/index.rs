@@ -9,7 +9,9 @@
 //!   and the batch starting at `o` is the first to reach it, so every batch before `o` has a
 //!   max-timestamp below `t`.
 //!
-//! Entries are appended with positional writes; the files never hold more than the entries.
+//! Entries reach the file with positional writes, [`PENDING_MAX`] at a time and whenever the
+//! file is about to be fsynced, so the file holds a prefix of the entries. A tail lost in a
+//! crash is rebuilt at open, as any index tail is (`Segment::load`, `Segment::recover`).
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -18,6 +20,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::LogError;
+
+/// Entries an index keeps in memory only before writing them to its file in one `pwrite`. An
+/// append makes an entry every `index_interval_bytes` (4 KiB by default), so small appends
+/// made a `pwrite` each: 1.9 % of the broker's CPU at 100 MB/s with `linger.ms=0`.
+const PENDING_MAX: usize = 64;
 
 /// A fixed-size index entry that can be encoded to and decoded from its file form.
 pub(crate) trait IndexEntry: Copy {
@@ -88,6 +95,8 @@ pub(crate) struct IndexFile<E> {
     /// Shared with flush jobs that fsync it outside the partition lock.
     file: Arc<File>,
     entries: Vec<E>,
+    /// How many of `entries` the file holds; the rest wait for [`IndexFile::write_pending`].
+    written: usize,
     /// False when the file was missing or its length was not a whole number of entries.
     intact: bool,
 }
@@ -102,11 +111,12 @@ impl<E: IndexEntry> IndexFile<E> {
         };
         let file = open_rw(&path, false)?;
         let bytes = std::fs::read(&path).map_err(LogError::io("read", &path))?;
-        let entries = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
+        let entries: Vec<E> = bytes.chunks_exact(E::SIZE).map(E::decode).collect();
         let intact = existed && bytes.len() % E::SIZE == 0;
         Ok(IndexFile {
             path,
             file: Arc::new(file),
+            written: entries.len(),
             entries,
             intact,
         })
@@ -119,6 +129,7 @@ impl<E: IndexEntry> IndexFile<E> {
             path,
             file: Arc::new(file),
             entries: Vec::new(),
+            written: 0,
             intact: true,
         })
     }
@@ -133,20 +144,31 @@ impl<E: IndexEntry> IndexFile<E> {
         self.intact
     }
 
-    /// Appends entries to memory and file.
+    /// Appends entries to memory; they reach the file once [`PENDING_MAX`] wait, or at the
+    /// next [`IndexFile::write_pending`]. A failed write leaves them waiting.
     pub fn append(&mut self, new: &[E]) -> Result<(), LogError> {
-        if new.is_empty() {
+        self.entries.extend_from_slice(new);
+        if self.entries.len() - self.written >= PENDING_MAX {
+            self.write_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the entries the file does not hold yet.
+    pub fn write_pending(&mut self) -> Result<(), LogError> {
+        let pending = &self.entries[self.written..];
+        if pending.is_empty() {
             return Ok(());
         }
-        let mut bytes = Vec::with_capacity(new.len() * E::SIZE);
-        for e in new {
+        let mut bytes = Vec::with_capacity(pending.len() * E::SIZE);
+        for e in pending {
             e.encode(&mut bytes);
         }
-        let at = (self.entries.len() * E::SIZE) as u64;
+        let at = (self.written * E::SIZE) as u64;
         self.file
             .write_all_at(&bytes, at)
             .map_err(LogError::io("write", &self.path))?;
-        self.entries.extend_from_slice(new);
+        self.written = self.entries.len();
         Ok(())
     }
 
@@ -156,8 +178,9 @@ impl<E: IndexEntry> IndexFile<E> {
             return Ok(());
         }
         self.entries.truncate(keep);
+        self.written = self.written.min(keep);
         self.file
-            .set_len((keep * E::SIZE) as u64)
+            .set_len((self.written * E::SIZE) as u64)
             .map_err(LogError::io("truncate", &self.path))?;
         self.intact = true;
         Ok(())
@@ -168,20 +191,27 @@ impl<E: IndexEntry> IndexFile<E> {
         self.file
             .set_len(0)
             .map_err(LogError::io("truncate", &self.path))?;
-        self.entries.clear();
+        self.entries = entries;
+        self.written = 0;
         self.intact = true;
-        self.append(&entries)
+        self.write_pending()
     }
 
-    /// Fsyncs the file.
-    pub fn sync(&self) -> Result<(), LogError> {
+    /// Writes the waiting entries and fsyncs the file.
+    pub fn sync(&mut self) -> Result<(), LogError> {
+        self.write_pending()?;
         self.file
             .sync_data()
             .map_err(LogError::io("fsync", &self.path))
     }
 
-    /// The open file (for a flush job that fsyncs it outside the partition lock).
-    pub fn file(&self) -> &Arc<File> {
+    /// The open file (for a flush job that fsyncs it outside the partition lock), after
+    /// writing the waiting entries to it. A failed write is logged, not returned: the index
+    /// is rebuilt at open from the segment, and the entries stay waiting for the next try.
+    pub fn file_to_sync(&mut self) -> &Arc<File> {
+        if let Err(e) = self.write_pending() {
+            tracing::warn!(error = %e, "index write failed; it will be rebuilt at open");
+        }
         &self.file
     }
 
@@ -222,6 +252,7 @@ mod tests {
         ])
         .unwrap();
         idx.append(&[OffsetEntry { rel: 9, pos: 2000 }]).unwrap();
+        idx.sync().unwrap();
         let loaded = IndexFile::<OffsetEntry>::open(path.clone()).unwrap();
         assert!(loaded.intact());
         assert_eq!(loaded.entries(), idx.entries());
@@ -247,6 +278,7 @@ mod tests {
             },
         ])
         .unwrap();
+        idx.write_pending().unwrap();
         assert_eq!(
             IndexFile::<TimeEntry>::open(path.clone())
                 .unwrap()
@@ -259,6 +291,46 @@ mod tests {
         assert_eq!(partial.entries().len(), 1);
         let missing = IndexFile::<TimeEntry>::open(dir.path().join("missing.timeindex")).unwrap();
         assert!(!missing.intact());
+    }
+
+    /// Entries wait in memory until [`PENDING_MAX`] of them do, or until the file is synced
+    /// or handed to a flush job; the file always holds a prefix of the entries, also across a
+    /// truncation that cuts into the waiting ones.
+    #[test]
+    fn entries_reach_the_file_in_runs_and_before_every_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        let on_disk = || {
+            IndexFile::<OffsetEntry>::open(path.clone())
+                .unwrap()
+                .entries
+        };
+        let entry = |i: usize| OffsetEntry {
+            rel: i as u32,
+            pos: (i * 4096) as u32,
+        };
+        let mut idx = IndexFile::<OffsetEntry>::create(path.clone()).unwrap();
+        for i in 0..PENDING_MAX - 1 {
+            idx.append(&[entry(i)]).unwrap();
+        }
+        assert!(on_disk().is_empty());
+        idx.append(&[entry(PENDING_MAX - 1)]).unwrap();
+        assert_eq!(on_disk(), idx.entries());
+        idx.append(&[entry(PENDING_MAX), entry(PENDING_MAX + 1)])
+            .unwrap();
+        assert_eq!(on_disk().len(), PENDING_MAX);
+        let _ = idx.file_to_sync();
+        assert_eq!(on_disk(), idx.entries());
+        idx.append(&[entry(PENDING_MAX + 2), entry(PENDING_MAX + 3)])
+            .unwrap();
+        idx.truncate(PENDING_MAX + 3).unwrap();
+        assert_eq!(on_disk().len(), PENDING_MAX + 2);
+        idx.truncate(PENDING_MAX).unwrap();
+        assert_eq!(on_disk(), idx.entries());
+        idx.append(&[entry(PENDING_MAX)]).unwrap();
+        idx.sync().unwrap();
+        assert_eq!(on_disk(), idx.entries());
+        assert_eq!(idx.entries().len(), PENDING_MAX + 1);
     }
 
     #[test]

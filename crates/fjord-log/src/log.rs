@@ -400,10 +400,7 @@ impl Log {
         if offset < self.log_start_offset || offset >= self.log_end_offset() {
             return Vec::new();
         }
-        let idx = self
-            .segments
-            .partition_point(|s| s.base_offset() <= offset)
-            .saturating_sub(1);
+        let idx = self.segment_of(offset);
         let mut pos = self.segments[idx].index_floor(offset);
         let mut want = max_bytes as u64 + u64::from(self.config.index_interval_bytes);
         let mut cold = Vec::new();
@@ -430,12 +427,35 @@ impl Log {
         max_offset: i64,
         max_bytes: usize,
     ) -> Result<Vec<(usize, u64, u64)>, LogError> {
+        let idx = self.segment_of(offset);
+        if idx + 1 == self.segments.len()
+            && let Some(range) = self.segments[idx].tail_range(offset, max_offset, max_bytes)
+        {
+            return Ok(range
+                .map(|(from, to)| (idx, from, to))
+                .into_iter()
+                .collect());
+        }
+        self.walk_ranges(idx, offset, max_offset, max_bytes)
+    }
+
+    /// Index of the segment holding `offset` (the first when it is below all of them).
+    pub(crate) fn segment_of(&self, offset: i64) -> usize {
+        self.segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1)
+    }
+
+    /// [`Log::read_ranges`] by walking the batch headers in the files, from the segment `idx`.
+    fn walk_ranges(
+        &self,
+        idx: usize,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+    ) -> Result<Vec<(usize, u64, u64)>, LogError> {
         let mut ranges = Vec::new();
         let mut taken = 0usize;
-        let idx = self
-            .segments
-            .partition_point(|s| s.base_offset() <= offset)
-            .saturating_sub(1);
         let mut start = match self.segments[idx].find_batch(offset)? {
             Some((pos, _)) => Some((idx, pos)),
             None if idx + 1 < self.segments.len() => Some((idx + 1, 0)),

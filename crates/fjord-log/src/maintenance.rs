@@ -31,10 +31,7 @@ impl Log {
         if offset < self.log_start_offset {
             return self.truncate_fully_and_start_at(offset);
         }
-        let idx = self
-            .segments
-            .partition_point(|s| s.base_offset() <= offset)
-            .saturating_sub(1);
+        let idx = self.segment_of(offset);
         while self.segments.len() > idx + 1 {
             if let Some(segment) = self.segments.pop() {
                 segment.delete()?;

@@ -4,6 +4,7 @@
 //! validated batches: appends write whole batches, truncation cuts at batch boundaries and
 //! recovery cuts at the first batch that fails to check out.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,6 +149,19 @@ const RESERVE_FROM: u64 = 1024 * 1024;
 /// Most bytes a segment keeps allocated past its end.
 const RESERVE_MAX: u64 = 16 * 1024 * 1024;
 
+/// Batches a segment remembers of its latest appends (see [`Segment::tail_range`]): enough
+/// for a consumer that keeps up, whose fetch asks for the last few batches, at 32 bytes each.
+const RECENT_BATCHES: usize = 32;
+
+/// Where one recently appended batch lies.
+#[derive(Debug, Clone, Copy)]
+struct RecentBatch {
+    pos: u64,
+    base_offset: i64,
+    last_offset: i64,
+    len: u64,
+}
+
 /// A segment of the log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -167,6 +181,9 @@ pub(crate) struct Segment {
     reservation: Arc<Reservation>,
     /// End of the range asked to be allocated (at least the file's end).
     reserved_to: u64,
+    /// The last batches appended, oldest first, the last one ending at `size` (empty after
+    /// open, recovery and truncation; see [`Segment::tail_range`]).
+    recent: VecDeque<RecentBatch>,
 }
 
 impl Segment {
@@ -187,6 +204,7 @@ impl Segment {
             roll_base_ms: None,
             dirty: true,
             writeback_from: 0,
+            recent: VecDeque::new(),
         })
     }
 
@@ -208,6 +226,7 @@ impl Segment {
             roll_base_ms: None,
             dirty: false,
             writeback_from: 0,
+            recent: VecDeque::new(),
         })
     }
 
@@ -273,11 +292,15 @@ impl Segment {
         }
         drop(reader);
         self.size = file_len;
+        self.recent.clear();
         self.state = state;
         if !new_offsets.is_empty() {
+            // Written at once: the files are whole again after an open.
             self.dirty = true;
             self.offset_index.append(&new_offsets)?;
+            self.offset_index.write_pending()?;
             self.time_index.append(&new_times)?;
+            self.time_index.write_pending()?;
         }
         Ok(true)
     }
@@ -319,6 +342,7 @@ impl Segment {
                 .map_err(LogError::io("truncate", &self.log_path))?;
         }
         self.size = pos;
+        self.recent.clear();
         self.state = state;
         self.offset_index.rewrite(offsets)?;
         self.time_index.rewrite(times)?;
@@ -394,7 +418,17 @@ impl Segment {
             let (o, t) = self.state.observe(self.base_offset, pos, h, interval, true);
             offsets.extend(o);
             times.extend(t);
-            pos += h.total_len() as u64;
+            let len = h.total_len() as u64;
+            if self.recent.len() == RECENT_BATCHES {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(RecentBatch {
+                pos,
+                base_offset: h.base_offset,
+                last_offset: h.last_offset(),
+                len,
+            });
+            pos += len;
         }
         self.size = start + len;
         self.dirty = true;
@@ -472,6 +506,39 @@ impl Segment {
         Ok(None)
     }
 
+    /// The byte range a read from `offset` takes when the batches it needs are among the last
+    /// appended: from the batch holding `offset`, whole batches up to `max_bytes` (the first
+    /// one even if larger, KIP-74), stopping before a batch that reaches `max_offset`. The
+    /// same answer a walk of the file's headers gives, without reading them back: a consumer
+    /// at the tail fetches after every append. `None` when the remembered batches do not reach
+    /// back to `offset`; `Some(None)` when nothing is to be read.
+    pub fn tail_range(
+        &self,
+        offset: i64,
+        max_offset: i64,
+        max_bytes: usize,
+    ) -> Option<Option<(u64, u64)>> {
+        if self.recent.front()?.base_offset > offset {
+            return None;
+        }
+        let mut range: Option<(u64, u64)> = None;
+        for b in self.recent.iter().filter(|b| b.last_offset >= offset) {
+            if b.last_offset >= max_offset {
+                break;
+            }
+            match &mut range {
+                None => range = Some((b.pos, b.pos + b.len)),
+                Some((from, to)) => {
+                    if (*to - *from + b.len) as usize > max_bytes {
+                        break;
+                    }
+                    *to += b.len;
+                }
+            }
+        }
+        Some(range)
+    }
+
     /// Where [`Segment::find_batch`] starts walking for `offset`: the position of the last
     /// offset-index entry at or below it (0 when none is).
     pub fn index_floor(&self, offset: i64) -> u64 {
@@ -544,13 +611,12 @@ impl Segment {
             return None;
         }
         self.dirty = false;
+        let offset_index = Arc::clone(self.offset_index.file_to_sync());
+        let time_index = Arc::clone(self.time_index.file_to_sync());
         Some([
             (Arc::clone(&self.file), self.log_path.as_path()),
-            (
-                Arc::clone(self.offset_index.file()),
-                self.offset_index.path(),
-            ),
-            (Arc::clone(self.time_index.file()), self.time_index.path()),
+            (offset_index, self.offset_index.path()),
+            (time_index, self.time_index.path()),
         ])
     }
 

@@ -498,3 +498,53 @@ fn cold_slices_name_the_uncached_part_of_a_read_and_warm_reads_it_in() {
     let joined: Vec<u8> = slices.iter().flat_map(|s| s.read().unwrap()).collect();
     assert_eq!(joined, log.read(3, end, 1 << 20).unwrap().records.to_vec());
 }
+
+/// Reads served from the batches a segment remembers of its last appends (a consumer at the
+/// tail) return exactly what a walk of the file's headers returns: the same log read live and
+/// again after a reopen, which remembers nothing, for every offset and a spread of limits,
+/// across a truncation that must make the segment forget what it cut.
+#[test]
+fn reads_at_the_tail_match_a_walk_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    for i in 0..60 {
+        append_bytes(&mut log, batch(i % 5 + 1, 0, 10 + (i * 37) % 300), 0);
+    }
+    log.truncate_to(log.log_end_offset() - 7).unwrap();
+    for i in 0..4 {
+        append_bytes(&mut log, batch(i + 2, 0, 50), 0);
+    }
+    let answers = |log: &Log| {
+        let leo = log.log_end_offset();
+        let mut out = Vec::new();
+        for offset in 0..leo {
+            // A limit that a run of whole batches fills exactly, and one byte short of it.
+            let exact = log.read(offset, leo, 700).unwrap().records.len();
+            for max_bytes in [0, 100, 700, 5000, exact, exact - 1, usize::MAX] {
+                for max_offset in [leo, leo - 3, offset + 2] {
+                    let read = log.read(offset, max_offset, max_bytes).unwrap().records;
+                    let slices: Vec<usize> = log
+                        .read_slices(offset, max_offset, max_bytes)
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.len())
+                        .collect();
+                    out.push((offset, max_bytes, max_offset, read, slices));
+                }
+            }
+        }
+        out
+    };
+    let live = answers(&log);
+    assert!(live.iter().any(|a| !a.3.is_empty()));
+    log.close().unwrap();
+    let reopened = open(dir.path(), LogConfig::default());
+    assert_eq!(live.len(), answers(&reopened).len());
+    for (a, b) in live.iter().zip(answers(&reopened)) {
+        assert_eq!(
+            *a, b,
+            "offset {}, max_bytes {}, max_offset {}",
+            a.0, a.1, a.2
+        );
+    }
+}
