@@ -89,7 +89,7 @@ pub(crate) async fn join_group(ctx: &RequestContext, req: JoinGroupRequest) -> J
         member_id: s(&req.member_id),
         instance_id: opt(&req.group_instance_id),
         client_id: opt(&ctx.header.client_id).unwrap_or_default(),
-        client_host: ctx.client_host.clone(),
+        client_host: ctx.client_host.to_string(),
         protocol_type: s(&req.protocol_type),
         protocols: req
             .protocols
@@ -687,7 +687,7 @@ pub(crate) async fn consumer_group_heartbeat(
         instance_id: opt(&req.instance_id),
         rack_id: opt(&req.rack_id),
         client_id: opt(&ctx.header.client_id).unwrap_or_default(),
-        client_host: ctx.client_host.clone(),
+        client_host: ctx.client_host.to_string(),
         rebalance_timeout_ms: req.rebalance_timeout_ms,
         subscribed: req
             .subscribed_topic_names

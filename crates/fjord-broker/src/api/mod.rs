@@ -38,7 +38,7 @@ pub(crate) struct RequestContext {
     /// The request header.
     pub header: RequestHeader,
     /// The client's address as Kafka reports it (`/127.0.0.1`).
-    pub client_host: String,
+    pub client_host: Arc<str>,
     /// This connection's waker for long-polling fetches (registered with partitions).
     pub fetch_waker: Arc<tokio::sync::Notify>,
     /// Becomes true at shutdown; long polls stop waiting.
