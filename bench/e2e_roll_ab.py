@@ -26,7 +26,7 @@ def one_run(fjord, rate, duration, segment_bytes):
         doc, w = R.run_client(fjord, broker, [
             "e2e", "--rate", str(rate), "--duration", str(duration)], log, settle=False)
         partition_dir = os.path.join(os.path.dirname(log.name), "data", "fjord-perf-e2e-0")
-        segments = len([f for f in os.listdir(partition_dir) if f.endswith(".log")])
+        segments = len([f for f in os.listdir(partition_dir) if f.endswith(".log") and f != "spare.log"])
         return {**doc["latency_ms"], "segments": segments, "load": w["load_1m"],
                 "others": w["others_cores"], "broker_cpu_s": w["broker_cpu_s"]}
 

@@ -204,7 +204,7 @@ impl Reservation {
     /// append never waits for the block allocator; failures (a full disk, a file system without
     /// `fallocate`) only mean the kernel allocates at writeback, as without a reservation.
     pub(crate) fn extend_in_background(self: &Arc<Self>, pos: u64, len: u64) {
-        background(Job::Allocate(Arc::clone(self), pos, len));
+        let _ = background(Job::Allocate(Arc::clone(self), pos, len));
     }
 
     fn allocate(&self, pos: u64, len: u64) {
@@ -230,6 +230,7 @@ impl Reservation {
 enum Job {
     Writeback(Arc<File>, u64, u64),
     Allocate(Arc<Reservation>, u64, u64),
+    PrepareSpare(Arc<crate::spare::Spare>, u64),
 }
 
 impl Job {
@@ -241,6 +242,7 @@ impl Job {
                 }
             }
             Job::Allocate(reservation, pos, len) => reservation.allocate(pos, len),
+            Job::PrepareSpare(spare, reserve) => spare.make(reserve),
         }
     }
 }
@@ -249,12 +251,17 @@ impl Job {
 /// waits for free request slots, and an append must not wait for that (it holds its
 /// partition).
 pub(crate) fn start_writeback_in_background(file: &Arc<File>, pos: u64, len: u64) {
-    background(Job::Writeback(Arc::clone(file), pos, len));
+    let _ = background(Job::Writeback(Arc::clone(file), pos, len));
+}
+
+/// [`crate::spare::Spare::make`] on the background thread; false when the job was dropped.
+pub(crate) fn prepare_spare_in_background(spare: &Arc<crate::spare::Spare>, reserve: u64) -> bool {
+    background(Job::PrepareSpare(Arc::clone(spare), reserve))
 }
 
 /// Runs `job` on the "fjord-writeback" thread, in the order queued. Jobs are dropped when the
-/// thread is 256 behind: both kinds are advisory.
-fn background(job: Job) {
+/// thread is 256 behind (every kind is advisory); returns false then.
+fn background(job: Job) -> bool {
     static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
     let queue = QUEUE.get_or_init(|| {
         let (tx, rx) = sync_channel::<Job>(256);
@@ -265,11 +272,12 @@ fn background(job: Job) {
             .map(|_| tx)
     });
     match queue {
-        Some(tx) => {
-            let _ = tx.try_send(job);
-        }
+        Some(tx) => tx.try_send(job).is_ok(),
         // No thread could be started: do it here rather than not at all.
-        None => job.run(),
+        None => {
+            job.run();
+            true
+        }
     }
 }
 

@@ -71,6 +71,7 @@ mod reader;
 mod record;
 mod recovery;
 mod segment;
+mod spare;
 pub mod testing;
 
 pub use batch::{

@@ -10,6 +10,7 @@ use crate::checkpoint::{CLEAN_SHUTDOWN_FILE, RecoveryPoint, sync_dir, write_mark
 use crate::error::LogError;
 use crate::io::FileSlice;
 use crate::segment::Segment;
+use crate::spare::{SPARE_HORIZON_MS, SPARE_MIN, Spare};
 
 /// Settings of one partition's log (Kafka's topic-level `segment.bytes`, `segment.ms`, ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +93,8 @@ pub struct Log {
     pub(crate) dir_dirty: bool,
     /// [`crate::FlushJob`]s taken and not yet finished.
     pub(crate) flushes_in_flight: u32,
+    /// The next segment's files, made ahead of the roll (see [`crate::spare`]).
+    pub(crate) spare: Arc<Spare>,
 }
 
 impl Log {
@@ -260,12 +263,36 @@ impl Log {
         self.active_mut()
             .append(&parts, batches.len() as u64, &assigned, interval, now_ms)?;
         self.unflushed += records;
+        self.request_spare(now_ms);
         Ok(AppendInfo {
             first_offset,
             last_offset,
             max_timestamp,
             log_start_offset: self.log_start_offset,
         })
+    }
+
+    /// Asks for a spare segment once the active one is half full and fills fast enough to
+    /// want at least [`SPARE_MIN`] in [`SPARE_HORIZON_MS`] (see [`crate::spare`]).
+    fn request_spare(&self, now_ms: i64) {
+        let active = self.active();
+        let size = active.size();
+        if size < self.config.segment_bytes / 2 || size < SPARE_MIN {
+            return;
+        }
+        let Some(since) = active.roll_base_ms() else {
+            return;
+        };
+        let elapsed = u64::try_from(now_ms.saturating_sub(since))
+            .unwrap_or(0)
+            .max(1);
+        let want = u128::from(size) * u128::from(SPARE_HORIZON_MS) / u128::from(elapsed);
+        let reserve = u64::try_from(want)
+            .unwrap_or(u64::MAX)
+            .min(self.config.segment_bytes);
+        if reserve >= SPARE_MIN {
+            self.spare.request(reserve);
+        }
     }
 
     fn should_roll(&self, len: u64, last_offset: i64, now_ms: i64) -> bool {
@@ -320,7 +347,10 @@ impl Log {
         if let Some(finished) = self.segments.last_mut() {
             finished.release_reservation();
         }
-        let segment = Segment::create(&self.dir, base)?;
+        let segment = match self.spare.take(base) {
+            Some(reserved) => Segment::create_from_spare(&self.dir, base, reserved)?,
+            None => Segment::create(&self.dir, base)?,
+        };
         tracing::debug!(dir = %self.dir.display(), base, "rolled new segment");
         self.segments.push(segment);
         self.dir_dirty = true;
@@ -519,6 +549,7 @@ impl Log {
         if let Some(active) = self.segments.last_mut() {
             active.release_reservation();
         }
+        self.spare.close()?;
         self.flush()?;
         write_marker(&self.dir, CLEAN_SHUTDOWN_FILE)
     }
@@ -526,6 +557,9 @@ impl Log {
     /// Removes the directory and everything in it.
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
+        // Waits for a spare being made, which would otherwise add files to the directory
+        // while it is removed.
+        self.spare.close()?;
         drop(self);
         std::fs::remove_dir_all(&dir).map_err(LogError::io("remove", &dir))
     }

@@ -12,6 +12,7 @@ use crate::log::{Log, LogConfig};
 use crate::segment::{
     INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, file_name, parse_file_name, remove_if_exists,
 };
+use crate::spare::Spare;
 
 /// Lists the base offsets of the `.log` files in `dir` (sorted) and removes leftovers: temp
 /// checkpoint files and index files without a log file. Other files are left alone.
@@ -78,6 +79,7 @@ impl Log {
         let marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = marker.exists();
         let bases = scan_dir(dir)?;
+        Spare::remove_leftovers(dir)?;
         let persisted_start = read_offset(dir, LOG_START_FILE)?;
         let recover_from = if clean {
             bases.len()
@@ -150,7 +152,13 @@ impl Log {
             unflushed: 0,
             dir_dirty: true,
             flushes_in_flight: 0,
+            spare: Spare::new(dir),
         };
+        if !clean {
+            // A crash leaves the active segment's reserve (up to a whole segment when it came
+            // from a spare) allocated past its end, where no release will find it.
+            log.active_mut().free_blocks_past_end()?;
+        }
         log.high_watermark = log.log_end_offset();
         let first_ts = log.active().first_batch_max_timestamp()?;
         let roll_base = first_ts.map(|ts| if ts < 0 { now_ms } else { ts.min(now_ms) });

@@ -208,6 +208,54 @@ impl Segment {
         })
     }
 
+    /// Creates the segment starting at `base` from spare files just renamed to its names (see
+    /// [`crate::spare`]): empty, with `reserved` bytes already allocated for its log file.
+    pub fn create_from_spare(dir: &Path, base: i64, reserved: u64) -> Result<Self, LogError> {
+        let log_path = dir.join(file_name(base, LOG_EXT));
+        // Not truncated: on ext4 that would free the allocated blocks.
+        let file = Arc::new(open_rw(&log_path, false)?);
+        let mut segment = Segment {
+            base_offset: base,
+            reservation: Arc::new(Reservation::new(Arc::clone(&file))),
+            reserved_to: reserved,
+            file,
+            size: 0,
+            offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
+            time_index: IndexFile::create(dir.join(file_name(base, TIME_INDEX_EXT)))?,
+            log_path,
+            state: Tracker::new(base),
+            roll_base_ms: None,
+            dirty: true,
+            writeback_from: 0,
+            recent: VecDeque::new(),
+        };
+        if segment.file_len()? != 0 {
+            // Not what a spare is: start from nothing, as a new segment does.
+            segment
+                .file
+                .set_len(0)
+                .map_err(LogError::io("truncate", &segment.log_path))?;
+            segment.reserved_to = 0;
+        }
+        Ok(segment)
+    }
+
+    /// Frees blocks allocated past the end of the file that no reservation accounts for (a
+    /// crash left them); truncating to its own size does it on ext4.
+    pub fn free_blocks_past_end(&mut self) -> Result<(), LogError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = self
+            .file
+            .metadata()
+            .map_err(LogError::io("stat", &self.log_path))?;
+        if meta.blocks() * 512 > self.size.div_ceil(4096) * 4096 {
+            self.file
+                .set_len(self.size)
+                .map_err(LogError::io("truncate", &self.log_path))?;
+        }
+        Ok(())
+    }
+
     /// Opens an existing segment. Its state is unknown until [`Segment::load`] or
     /// [`Segment::recover`] has run.
     pub fn open(dir: &Path, base: i64) -> Result<Self, LogError> {

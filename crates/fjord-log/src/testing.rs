@@ -7,6 +7,12 @@ use crate::batch::{BATCH_HEADER_LEN, BatchHeader, LENGTH_OVERHEAD, write_crc};
 use crate::error::BatchError;
 use crate::record::{iter_records, put_varint, put_varlong};
 
+/// Whether `log` has a spare segment ready for its next roll (docs/design.md §8): made on a
+/// background thread, so tests wait for it.
+pub fn spare_ready(log: &crate::Log) -> bool {
+    log.spare.is_ready()
+}
+
 /// A record to build: `(key, value, timestamp)`, `None` meaning null.
 pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
 

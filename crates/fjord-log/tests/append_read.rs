@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use fjord_log::testing::{build_batch, build_gzip_batch, decode_records};
+use fjord_log::testing::{build_batch, build_gzip_batch, decode_records, spare_ready};
 use fjord_log::{Log, LogConfig, LogError, set_log_append_time, validate_batches};
 
 fn open(dir: &std::path::Path, config: LogConfig) -> Log {
@@ -547,4 +547,88 @@ fn reads_at_the_tail_match_a_walk_of_the_file() {
             a.0, a.1, a.2
         );
     }
+}
+
+/// Waits (bounded) until `ready` holds; the spare and the reserve are made on the background
+/// thread.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A segment that fills fast gets its successor made ahead (docs/design.md §8): once it is
+/// half full, the background thread creates a spare segment's files and allocates the log
+/// file's blocks; the roll renames them into place, so the new active segment starts with its
+/// blocks in hand (and no inode is created under the partition's lock). A close removes a spare
+/// not yet used; after a crash, open removes the spare and frees the reserve left past the
+/// active segment's end.
+#[test]
+fn a_fast_segment_gets_its_successor_allocated_ahead_of_the_roll() {
+    let dir = tempfile::tempdir().unwrap();
+    let spare = dir.path().join("spare.log");
+    let config = small_config(128 << 20);
+    let mut log = open(dir.path(), config.clone());
+    // 1 MiB batches, all at one instant: as fast as a partition fills.
+    let mib = || batch(16, 0, 64 << 10);
+    for _ in 0..63 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    assert!(!spare.exists(), "no spare before the segment is half full");
+    append_bytes(&mut log, mib(), 0);
+    wait_for("a spare", || spare_ready(&log));
+    assert!(allocated(&spare) >= 128 << 20);
+    assert_eq!(std::fs::metadata(&spare).unwrap().len(), 0);
+    while log.segment_count() < 2 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    assert!(!spare.exists() && !dir.path().join("spare.index").exists());
+    let active = segment_files(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    assert!(len > 0 && len < 2 << 20, "{len}");
+    assert!(
+        allocated(&active) >= 127 << 20,
+        "the new segment took the spare's blocks: {} allocated",
+        allocated(&active)
+    );
+    let finished = &segment_files(dir.path())[0];
+    let finished_len = std::fs::metadata(finished).unwrap().len();
+    assert!(allocated(finished) <= finished_len.div_ceil(4096) * 4096 + (64 << 10));
+
+    // Half of the second segment: a spare again; a close removes it.
+    while std::fs::metadata(&active).unwrap().len() < 64 << 20 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    wait_for("a second spare", || spare_ready(&log));
+    let end = log.log_end_offset();
+    log.close().unwrap();
+    assert!(!spare.exists());
+    assert!(!files(dir.path()).iter().any(|n| n.starts_with("spare.")));
+
+    // A crash with the active segment's reserve out (it came from a spare) and spare files
+    // left behind: the next open frees the one and removes the other.
+    let mut log = open(dir.path(), config.clone());
+    append_bytes(&mut log, mib(), 0);
+    wait_for("a spare before the crash", || spare_ready(&log));
+    while log.segment_count() < 3 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    assert!(log.log_end_offset() > end);
+    let active = segment_files(dir.path()).pop().unwrap();
+    assert!(allocated(&active) >= 64 << 20);
+    std::fs::write(&spare, b"left by a crash").unwrap();
+    let end_before_crash = log.log_end_offset();
+    drop(log);
+    let log = open(dir.path(), config);
+    assert_eq!(log.log_end_offset(), end_before_crash);
+    assert!(!files(dir.path()).iter().any(|n| n.starts_with("spare.")));
+    let active = segment_files(dir.path()).pop().unwrap();
+    let len = std::fs::metadata(&active).unwrap().len();
+    assert!(
+        allocated(&active) <= len.div_ceil(4096) * 4096 + (64 << 10),
+        "{} allocated for {len} bytes after recovery",
+        allocated(&active)
+    );
 }

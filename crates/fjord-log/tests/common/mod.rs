@@ -59,11 +59,11 @@ pub fn files(dir: &Path) -> Vec<String> {
     names
 }
 
-/// Paths of the `.log` files in `dir`, sorted.
+/// Paths of the segments' `.log` files in `dir` (not a spare's), sorted.
 pub fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
     files(dir)
         .into_iter()
-        .filter(|n| n.ends_with(".log"))
+        .filter(|n| n.ends_with(".log") && n != "spare.log")
         .map(|n| dir.join(n))
         .collect()
 }
