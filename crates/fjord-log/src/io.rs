@@ -204,7 +204,7 @@ impl Reservation {
     /// append never waits for the block allocator; failures (a full disk, a file system without
     /// `fallocate`) only mean the kernel allocates at writeback, as without a reservation.
     pub(crate) fn extend_in_background(self: &Arc<Self>, pos: u64, len: u64) {
-        let _ = background(Job::Allocate(Arc::clone(self), pos, len));
+        background(Job::Allocate(Arc::clone(self), pos, len));
     }
 
     fn allocate(&self, pos: u64, len: u64) {
@@ -251,34 +251,51 @@ impl Job {
 /// waits for free request slots, and an append must not wait for that (it holds its
 /// partition).
 pub(crate) fn start_writeback_in_background(file: &Arc<File>, pos: u64, len: u64) {
-    let _ = background(Job::Writeback(Arc::clone(file), pos, len));
+    background(Job::Writeback(Arc::clone(file), pos, len));
 }
 
-/// [`crate::spare::Spare::make`] on the background thread; false when the job was dropped.
+/// [`crate::spare::Spare::make`] on the "fjord-spare" thread, its own: allocating up to a whole
+/// segment can take long enough on a busy disk that the writeback thread's jobs (top-ups of
+/// active segments' reserves, early writeback) must not queue behind it. False when the job was
+/// dropped (the thread is far behind or could not be started; never run inline, which would be
+/// under the partition's lock).
 pub(crate) fn prepare_spare_in_background(spare: &Arc<crate::spare::Spare>, reserve: u64) -> bool {
-    background(Job::PrepareSpare(Arc::clone(spare), reserve))
+    static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
+    match background_queue(&QUEUE, "fjord-spare") {
+        Some(tx) => tx
+            .try_send(Job::PrepareSpare(Arc::clone(spare), reserve))
+            .is_ok(),
+        None => false,
+    }
 }
 
 /// Runs `job` on the "fjord-writeback" thread, in the order queued. Jobs are dropped when the
-/// thread is 256 behind (every kind is advisory); returns false then.
-fn background(job: Job) -> bool {
+/// thread is 256 behind (every kind is advisory).
+fn background(job: Job) {
     static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
+    match background_queue(&QUEUE, "fjord-writeback") {
+        Some(tx) => {
+            let _ = tx.try_send(job);
+        }
+        // No thread could be started: do it here rather than not at all.
+        None => job.run(),
+    }
+}
+
+/// The queue of the background thread `name`, started on first use; `None` when no thread
+/// could be started.
+fn background_queue(
+    queue: &'static OnceLock<Option<SyncSender<Job>>>,
+    name: &str,
+) -> &'static Option<SyncSender<Job>> {
+    queue.get_or_init(|| {
         let (tx, rx) = sync_channel::<Job>(256);
         std::thread::Builder::new()
-            .name("fjord-writeback".into())
+            .name(name.into())
             .spawn(move || rx.into_iter().for_each(Job::run))
             .ok()
             .map(|_| tx)
-    });
-    match queue {
-        Some(tx) => tx.try_send(job).is_ok(),
-        // No thread could be started: do it here rather than not at all.
-        None => {
-            job.run();
-            true
-        }
-    }
+    })
 }
 
 /// A byte range of a segment file, from [`crate::Log::read_slices`]: batches to be sent from

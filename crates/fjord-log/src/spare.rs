@@ -5,7 +5,7 @@
 //! segment's inode and holds that inode's lock while the allocator reads block bitmaps from
 //! the disk, and every append needs the lock: on a busy disk appends waited 12–30 ms, once
 //! 595 ms. Allocating on an inode nobody appends to removes the wait. Once a fast-filling
-//! segment is half full, the background thread creates the three files of a spare segment
+//! segment is half full, a background thread ("fjord-spare") creates the three files of a spare segment
 //! (`spare.log`, `spare.index`, `spare.timeindex`) and allocates the spare log file's blocks
 //! for as much as the partition appends in [`SPARE_HORIZON_MS`] at its current rate, at most
 //! a whole segment. The roll renames them into place, so it creates no inode either, and the
@@ -70,7 +70,7 @@ impl Spare {
         Ok(())
     }
 
-    /// Asks the background thread for a spare reserving `reserve` bytes, unless one is made,
+    /// Asks the spare thread for a spare reserving `reserve` bytes, unless one is made,
     /// being made, or the log is closed.
     pub(crate) fn request(self: &Arc<Self>, reserve: u64) {
         let Ok(mut state) = self.state.try_lock() else {
@@ -80,7 +80,7 @@ impl Spare {
             *state = State::Queued;
             drop(state);
             if !crate::io::prepare_spare_in_background(self, reserve) {
-                // The thread is far behind: ask again at a later append.
+                // The spare thread is far behind: ask again at a later append.
                 let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
                 if matches!(*state, State::Queued) {
                     *state = State::Empty;
