@@ -18,7 +18,6 @@ partition directory's creation that holds up a runtime worker, or the partition 
 e2e latency of the same size. The measurement behind running admin changes' file system work
 off the runtime and outside the partition map's lock (docs/performance.md, session 11).
 """
-import argparse
 import os
 import statistics
 import subprocess
@@ -71,10 +70,7 @@ def one_run(fjord, duration, partitions, load_rate):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", required=True, help="the fjord binary before the change")
-    ap.add_argument("--after", required=True, help="the fjord binary after it")
-    ap.add_argument("--pairs", type=int, default=3)
+    ap = R.ab_arguments(__doc__, pairs=3)
     ap.add_argument("--duration", type=int, default=15)
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--load-rate", type=int, default=150000)
@@ -86,12 +82,7 @@ def main():
         lambda r: f"e2e p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, max {r['max']:.2f} ms; "
                   f"{r['admin_calls']} admin calls, median {r['admin_median_s']:.2f} s, "
                   f"max {r['admin_max_s']:.2f} s (load {r['load']:.2f})")
-    for which, rs in runs.items():
-        parts = []
-        for key in ("p50", "p99", "max"):
-            v = [r[key] for r in rs]
-            parts.append(f"{key} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
-        print(f"{which}: median e2e ms " + ", ".join(parts))
+    R.print_medians(runs, ("p50", "p99", "max"), "median e2e ms")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ of them from the beginning, from the page cache: the client's fetch MB/s (after 
 record) and the broker's utime + stime from /proc per GB (10^9 bytes) read. Pairs alternate
 the order (before/after, after/before). Prints each run and the medians.
 """
-import argparse
 import os
 import statistics
 import sys
@@ -35,10 +34,7 @@ def one_run(fjord, records):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", required=True, help="the fjord binary before the change")
-    ap.add_argument("--after", required=True, help="the fjord binary after it")
-    ap.add_argument("--pairs", type=int, default=4)
+    ap = R.ab_arguments(__doc__, pairs=4)
     ap.add_argument("--records", type=int, default=1_000_000)
     args = ap.parse_args()
     runs = R.alternate_pairs(

@@ -12,7 +12,6 @@ one `fjord perf produce` of --records x 100 B, 1 partition, acks=1: broker utime
 voluntary context switches from /proc. Pairs alternate the order (before/after, after/before).
 Needs root and /sys/fs/cgroup/memory (cgroup v1); prints each run and the medians.
 """
-import argparse
 import glob
 import os
 import statistics
@@ -64,10 +63,7 @@ def one_run(fjord, args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", required=True, help="the fjord binary before the change")
-    ap.add_argument("--after", required=True, help="the fjord binary after it")
-    ap.add_argument("--pairs", type=int, default=4)
+    ap = R.ab_arguments(__doc__, pairs=4)
     ap.add_argument("--cgroup-mib", type=int, default=384)
     ap.add_argument("--records", type=int, default=10_000_000)
     ap.add_argument("--warm-records", type=int, default=5_000_000)

@@ -11,9 +11,7 @@ seconds, so the partition rolls several times while the producer and the consume
 the medians. The measurement behind moving the roll's fsync off the partition lock
 (docs/performance.md, session 10).
 """
-import argparse
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -32,10 +30,7 @@ def one_run(fjord, rate, duration, segment_bytes):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--before", required=True, help="the fjord binary before the change")
-    ap.add_argument("--after", required=True, help="the fjord binary after it")
-    ap.add_argument("--pairs", type=int, default=4)
+    ap = R.ab_arguments(__doc__, pairs=4)
     ap.add_argument("--rate", type=int, default=51200)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--segment-mib", type=int, default=100)
@@ -48,12 +43,7 @@ def main():
                   f"max {r['max']:.2f} ms, {r['segments']} segments, broker "
                   f"{r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
                   f"others {r['others']:.2f} cores)")
-    for which, rs in runs.items():
-        parts = []
-        for key in ("p50", "p99", "p99_9", "max"):
-            v = [r[key] for r in rs]
-            parts.append(f"{key} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
-        print(f"{which}: median ms " + ", ".join(parts))
+    R.print_medians(runs, ("p50", "p99", "p99_9", "max"))
 
 
 if __name__ == "__main__":

@@ -280,6 +280,26 @@ def alternate_pairs(pairs, run, describe):
     return runs
 
 
+def ab_arguments(doc, pairs):
+    """An argument parser for an A/B script: --before, --after and --pairs (default `pairs`);
+    the script adds its own options."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--before", required=True, help="the fjord binary before the change")
+    ap.add_argument("--after", required=True, help="the fjord binary after it")
+    ap.add_argument("--pairs", type=int, default=pairs)
+    return ap
+
+
+def print_medians(runs, keys, label="median ms"):
+    """Prints, for each build of `alternate_pairs`' result, the median and range of `keys`."""
+    for which, rs in runs.items():
+        parts = []
+        for key in keys:
+            v = [r[key] for r in rs]
+            parts.append(f"{key} {statistics.median(v):.2f} ({min(v):.2f}-{max(v):.2f})")
+        print(f"{which}: {label} " + ", ".join(parts))
+
+
 def settle_disk():
     """Writes back everything earlier runs left dirty and waits for it (sync(2)), so that a
     run's window does not also hold their I/O. /proc charges CPU by 4 ms tick to whichever task

@@ -190,22 +190,8 @@ impl Segment {
     /// Creates a new empty segment starting at `base` in `dir` (replacing stale files).
     pub fn create(dir: &Path, base: i64) -> Result<Self, LogError> {
         let log_path = dir.join(file_name(base, LOG_EXT));
-        let file = Arc::new(open_rw(&log_path, true)?);
-        Ok(Segment {
-            base_offset: base,
-            reservation: Arc::new(Reservation::new(Arc::clone(&file))),
-            reserved_to: 0,
-            file,
-            size: 0,
-            offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
-            time_index: IndexFile::create(dir.join(file_name(base, TIME_INDEX_EXT)))?,
-            log_path,
-            state: Tracker::new(base),
-            roll_base_ms: None,
-            dirty: true,
-            writeback_from: 0,
-            recent: VecDeque::new(),
-        })
+        let file = open_rw(&log_path, true)?;
+        Segment::new_empty(dir, base, log_path, file, 0)
     }
 
     /// Creates the segment starting at `base` from spare files just renamed to its names (see
@@ -213,8 +199,31 @@ impl Segment {
     pub fn create_from_spare(dir: &Path, base: i64, reserved: u64) -> Result<Self, LogError> {
         let log_path = dir.join(file_name(base, LOG_EXT));
         // Not truncated: on ext4 that would free the allocated blocks.
-        let file = Arc::new(open_rw(&log_path, false)?);
-        let mut segment = Segment {
+        let file = open_rw(&log_path, false)?;
+        let len = file
+            .metadata()
+            .map_err(LogError::io("stat", &log_path))?
+            .len();
+        if len != 0 {
+            // Not what a spare is: start from nothing, as a new segment does.
+            file.set_len(0)
+                .map_err(LogError::io("truncate", &log_path))?;
+            return Segment::new_empty(dir, base, log_path, file, 0);
+        }
+        Segment::new_empty(dir, base, log_path, file, reserved)
+    }
+
+    /// An empty segment on the empty `file`, with `reserved` bytes allocated past its end;
+    /// creates (empties) its index files.
+    fn new_empty(
+        dir: &Path,
+        base: i64,
+        log_path: PathBuf,
+        file: File,
+        reserved: u64,
+    ) -> Result<Self, LogError> {
+        let file = Arc::new(file);
+        Ok(Segment {
             base_offset: base,
             reservation: Arc::new(Reservation::new(Arc::clone(&file))),
             reserved_to: reserved,
@@ -228,16 +237,7 @@ impl Segment {
             dirty: true,
             writeback_from: 0,
             recent: VecDeque::new(),
-        };
-        if segment.file_len()? != 0 {
-            // Not what a spare is: start from nothing, as a new segment does.
-            segment
-                .file
-                .set_len(0)
-                .map_err(LogError::io("truncate", &segment.log_path))?;
-            segment.reserved_to = 0;
-        }
-        Ok(segment)
+        })
     }
 
     /// Frees blocks allocated past the end of the file that no reservation accounts for (a
