@@ -272,12 +272,20 @@ impl Log {
         })
     }
 
-    /// Asks for a spare segment once the active one is half full and fills fast enough to
-    /// want at least [`SPARE_MIN`] in [`SPARE_HORIZON_MS`] (see [`crate::spare`]).
+    /// Asks for a spare segment once the active one fills fast enough to want at least
+    /// [`SPARE_MIN`] in [`SPARE_HORIZON_MS`] and is half full, or, when it was not made from a
+    /// spare (a partition's first segment, the active one after a restart), holds
+    /// [`SPARE_MIN`]: such a segment hands over to the spare as soon as it is ready (see
+    /// [`Log::hands_over_to_spare`]).
     fn request_spare(&self, now_ms: i64) {
         let active = self.active();
         let size = active.size();
-        if size < self.config.segment_bytes / 2 || size < SPARE_MIN {
+        let due = if active.made_from_spare() {
+            self.config.segment_bytes / 2
+        } else {
+            0
+        };
+        if size < due || size < SPARE_MIN {
             return;
         }
         let Some(since) = active.roll_base_ms() else {
@@ -295,6 +303,16 @@ impl Log {
         }
     }
 
+    /// A fast active segment not made from a spare rolls before it is full once a spare is
+    /// ready: until then every 8 MiB it grows tops its reserve up with a `fallocate` on its
+    /// own inode, which appends wait for while ext4 reads block bitmaps from a busy disk
+    /// (docs/design.md §8). `segment.bytes` is a maximum, so a shorter segment changes nothing
+    /// a client sees; a fast partition's first segment ends near [`SPARE_MIN`].
+    fn hands_over_to_spare(&self) -> bool {
+        let active = self.active();
+        !active.made_from_spare() && active.size() >= SPARE_MIN && self.spare.is_ready()
+    }
+
     fn should_roll(&self, len: u64, last_offset: i64, now_ms: i64) -> bool {
         let active = self.active();
         if active.is_empty() {
@@ -305,6 +323,7 @@ impl Log {
             || size > u64::from(u32::MAX)
             || last_offset - active.base_offset() > i64::from(u32::MAX)
             || self.roll_time_elapsed(now_ms)
+            || self.hands_over_to_spare()
     }
 
     pub(crate) fn roll_time_elapsed(&self, now_ms: i64) -> bool {

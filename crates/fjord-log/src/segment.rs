@@ -181,6 +181,8 @@ pub(crate) struct Segment {
     reservation: Arc<Reservation>,
     /// End of the range asked to be allocated (at least the file's end).
     reserved_to: u64,
+    /// Made from a spare, with its blocks allocated ahead (see [`crate::spare`]).
+    from_spare: bool,
     /// The last batches appended, oldest first, the last one ending at `size` (empty after
     /// open, recovery and truncation; see [`Segment::tail_range`]).
     recent: VecDeque<RecentBatch>,
@@ -227,6 +229,7 @@ impl Segment {
             base_offset: base,
             reservation: Arc::new(Reservation::new(Arc::clone(&file))),
             reserved_to: reserved,
+            from_spare: reserved > 0,
             file,
             size: 0,
             offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
@@ -238,6 +241,11 @@ impl Segment {
             writeback_from: 0,
             recent: VecDeque::new(),
         })
+    }
+
+    /// Whether the segment was made from a spare (see [`crate::spare`]).
+    pub fn made_from_spare(&self) -> bool {
+        self.from_spare
     }
 
     /// Frees blocks allocated past the end of the file that no reservation accounts for (a
@@ -265,6 +273,7 @@ impl Segment {
             base_offset: base,
             reservation: Arc::new(Reservation::new(Arc::clone(&file))),
             reserved_to: 0,
+            from_spare: false,
             file,
             size: 0,
             offset_index: IndexFile::open(dir.join(file_name(base, INDEX_EXT)))?,

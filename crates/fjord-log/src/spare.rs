@@ -11,6 +11,10 @@
 //! a whole segment. The roll renames them into place, so it creates no inode either, and the
 //! new active segment starts with its reserve in hand.
 //!
+//! A segment not made from a spare (a partition's first, the active one after a restart) asks
+//! for one at [`SPARE_MIN`] and rolls as soon as it is ready, before it is full
+//! (`Log::hands_over_to_spare`): otherwise it would grow to `segment.bytes` with top-ups.
+//!
 //! The spare files are not segments (their names do not parse as one), so a crash leaves them
 //! for [`Spare::remove_leftovers`] at the next open.
 

@@ -559,49 +559,69 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-/// A segment that fills fast gets its successor made ahead (docs/design.md §8): once it is
-/// half full, the background thread creates a spare segment's files and allocates the log
-/// file's blocks; the roll renames them into place, so the new active segment starts with its
-/// blocks in hand (and no inode is created under the partition's lock). A close removes a spare
-/// not yet used; after a crash, open removes the spare and frees the reserve left past the
-/// active segment's end.
+/// A segment that fills fast gets its successor made ahead (docs/design.md §8): a spare
+/// thread creates a spare segment's files and allocates the log file's blocks, and the roll
+/// renames them into place, so the new active segment starts with its blocks in hand (and no
+/// inode is created under the partition's lock). A segment made from a spare asks for the
+/// next one when half full; one that was not (a partition's first) asks at 64 MiB and hands
+/// over to the spare as soon as it is ready, before it is full. A close removes a spare not yet
+/// used; after a crash, open removes the spare and frees the reserve left past the active
+/// segment's end.
 #[test]
 fn a_fast_segment_gets_its_successor_allocated_ahead_of_the_roll() {
     let dir = tempfile::tempdir().unwrap();
     let spare = dir.path().join("spare.log");
-    let config = small_config(128 << 20);
+    let config = small_config(256 << 20);
     let mut log = open(dir.path(), config.clone());
     // 1 MiB batches, all at one instant: as fast as a partition fills.
     let mib = || batch(16, 0, 64 << 10);
+    let len_of = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
     for _ in 0..63 {
         append_bytes(&mut log, mib(), 0);
     }
-    assert!(!spare.exists(), "no spare before the segment is half full");
+    assert!(!spare.exists(), "no spare below 64 MiB");
     append_bytes(&mut log, mib(), 0);
     wait_for("a spare", || spare_ready(&log));
-    assert!(allocated(&spare) >= 128 << 20);
-    assert_eq!(std::fs::metadata(&spare).unwrap().len(), 0);
-    while log.segment_count() < 2 {
-        append_bytes(&mut log, mib(), 0);
-    }
+    assert!(allocated(&spare) >= 256 << 20);
+    assert_eq!(len_of(&spare), 0);
+    append_bytes(&mut log, mib(), 0);
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "the first segment hands over at once"
+    );
     assert!(!spare.exists() && !dir.path().join("spare.index").exists());
-    let active = segment_files(dir.path()).pop().unwrap();
-    let len = std::fs::metadata(&active).unwrap().len();
-    assert!(len > 0 && len < 2 << 20, "{len}");
+    let first = &segment_files(dir.path())[0];
     assert!(
-        allocated(&active) >= 127 << 20,
+        (64 << 20..66 << 20).contains(&len_of(first)),
+        "{}",
+        len_of(first)
+    );
+    assert!(allocated(first) <= len_of(first).div_ceil(4096) * 4096 + (64 << 10));
+    let active = segment_files(dir.path()).pop().unwrap();
+    assert!(len_of(&active) < 2 << 20);
+    assert!(
+        allocated(&active) >= 255 << 20,
         "the new segment took the spare's blocks: {} allocated",
         allocated(&active)
     );
-    let finished = &segment_files(dir.path())[0];
-    let finished_len = std::fs::metadata(finished).unwrap().len();
-    assert!(allocated(finished) <= finished_len.div_ceil(4096) * 4096 + (64 << 10));
 
-    // Half of the second segment: a spare again; a close removes it.
-    while std::fs::metadata(&active).unwrap().len() < 64 << 20 {
+    // A segment made from a spare asks for the next one only when half full, and a close
+    // removes it.
+    while len_of(&active) < 100 << 20 {
+        append_bytes(&mut log, mib(), 0);
+    }
+    assert!(!spare.exists() && !spare_ready(&log));
+    while len_of(&active) < 128 << 20 {
         append_bytes(&mut log, mib(), 0);
     }
     wait_for("a second spare", || spare_ready(&log));
+    append_bytes(&mut log, mib(), 0);
+    assert_eq!(
+        log.segment_count(),
+        2,
+        "a segment made from a spare fills up"
+    );
     let end = log.log_end_offset();
     log.close().unwrap();
     assert!(!spare.exists());
