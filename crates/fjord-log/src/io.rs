@@ -204,7 +204,8 @@ impl Reservation {
     /// append never waits for the block allocator; failures (a full disk, a file system without
     /// `fallocate`) only mean the kernel allocates at writeback, as without a reservation.
     pub(crate) fn extend_in_background(self: &Arc<Self>, pos: u64, len: u64) {
-        background(Job::Allocate(Arc::clone(self), pos, len));
+        // Advisory: a dropped request means the kernel allocates at writeback.
+        let _ = background(Job::Allocate(Arc::clone(self), pos, len));
     }
 
     fn allocate(&self, pos: u64, len: u64) {
@@ -224,12 +225,46 @@ impl Reservation {
         }
         Ok(())
     }
+
+    /// [`Reservation::release`] for a segment that has just stopped being the active one: later
+    /// requests are ignored from now on, and the blocks are freed on the background thread.
+    /// Freeing blocks waits for the disk where the file system discards them (`-o discard`:
+    /// 138 ms behind a busy queue), and a roll holds its partition's lock. Done here when the
+    /// thread is too far behind to take the job.
+    pub(crate) fn release_in_background(self: &Arc<Self>, size: u64, end: u64) {
+        *self.released.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        if end > size && !background(Job::Free(Arc::clone(self), size, end)) {
+            self.free(size, end);
+        }
+    }
+
+    /// The background half of [`Reservation::release_in_background`]. The file is cut only if
+    /// it still is `size` long: a truncation since (which holds the same lock while it cuts,
+    /// see [`Reservation::cut`]) must not be undone.
+    fn free(&self, size: u64, end: u64) {
+        let _released = self.released.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = match self.file.metadata() {
+            Ok(meta) if meta.len() == size => free_past_end(&self.file, size, end),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not free the blocks reserved past a segment's end");
+        }
+    }
+
+    /// Truncates the file to `len`, excluding a background [`Reservation::free`] meanwhile.
+    pub(crate) fn cut(&self, len: u64) -> io::Result<()> {
+        let _released = self.released.lock().unwrap_or_else(PoisonError::into_inner);
+        self.file.set_len(len)
+    }
 }
 
 /// Work for the background thread.
 enum Job {
     Writeback(Arc<File>, u64, u64),
     Allocate(Arc<Reservation>, u64, u64),
+    Free(Arc<Reservation>, u64, u64),
     PrepareSpare(Arc<crate::spare::Spare>, u64),
 }
 
@@ -242,6 +277,7 @@ impl Job {
                 }
             }
             Job::Allocate(reservation, pos, len) => reservation.allocate(pos, len),
+            Job::Free(reservation, size, end) => reservation.free(size, end),
             Job::PrepareSpare(spare, reserve) => spare.make(reserve),
         }
     }
@@ -251,7 +287,8 @@ impl Job {
 /// waits for free request slots, and an append must not wait for that (it holds its
 /// partition).
 pub(crate) fn start_writeback_in_background(file: &Arc<File>, pos: u64, len: u64) {
-    background(Job::Writeback(Arc::clone(file), pos, len));
+    // Advisory: a dropped request means the kernel's flushers write the range back.
+    let _ = background(Job::Writeback(Arc::clone(file), pos, len));
 }
 
 /// [`crate::spare::Spare::make`] on the "fjord-spare" thread, its own: allocating up to a whole
@@ -270,15 +307,16 @@ pub(crate) fn prepare_spare_in_background(spare: &Arc<crate::spare::Spare>, rese
 }
 
 /// Runs `job` on the "fjord-writeback" thread, in the order queued. Jobs are dropped when the
-/// thread is 256 behind (every kind is advisory).
-fn background(job: Job) {
+/// thread is 256 behind; returns false then.
+fn background(job: Job) -> bool {
     static QUEUE: OnceLock<Option<SyncSender<Job>>> = OnceLock::new();
     match background_queue(&QUEUE, "fjord-writeback") {
-        Some(tx) => {
-            let _ = tx.try_send(job);
-        }
+        Some(tx) => tx.try_send(job).is_ok(),
         // No thread could be started: do it here rather than not at all.
-        None => job.run(),
+        None => {
+            job.run();
+            true
+        }
     }
 }
 
@@ -493,6 +531,39 @@ fn offset_of(pos: u64, delta: usize) -> io::Result<libc::off_t> {
 mod tests {
     use super::*;
     use std::os::unix::fs::FileExt;
+
+    /// A release left to the background frees the blocks past the end, but never undoes a
+    /// truncation made in between: it cuts only a file still as long as it was at the roll.
+    #[test]
+    fn a_background_release_frees_the_reserve_and_never_extends_a_truncated_file() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let open = |name: &str| {
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(dir.path().join(name))
+                .unwrap();
+            file.write_all_at(&[7u8; 8192], 0).unwrap();
+            allocate_past_end(&file, 8192, 1 << 20).unwrap();
+            Arc::new(Reservation::new(Arc::new(file)))
+        };
+        let freed = open("freed");
+        freed.free(8192, 8192 + (1 << 20));
+        let meta = freed.file.metadata().unwrap();
+        assert_eq!(meta.len(), 8192);
+        assert!(
+            meta.blocks() * 512 < 1 << 20,
+            "{} bytes allocated",
+            meta.blocks() * 512
+        );
+        let cut = open("cut");
+        cut.cut(4096).unwrap();
+        cut.free(8192, 8192 + (1 << 20));
+        assert_eq!(cut.file.metadata().unwrap().len(), 4096);
+    }
 
     #[test]
     fn vectored_write_and_uninit_read_round_trip() {

@@ -364,7 +364,7 @@ impl Log {
         // takes. A roll flush job does it with no lock held (`Log::begin_roll_flush`); until it
         // has, recovery rescans from the older recovery point.
         if let Some(finished) = self.segments.last_mut() {
-            finished.release_reservation();
+            finished.release_reservation_in_background();
         }
         let segment = match self.spare.take(base) {
             Some(reserved) => Segment::create_from_spare(&self.dir, base, reserved)?,

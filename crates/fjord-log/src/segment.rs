@@ -540,6 +540,14 @@ impl Segment {
         self.reserved_to = self.reserved_to.max(self.size);
     }
 
+    /// [`Segment::release_reservation`] at a roll, under the partition's lock: the blocks are
+    /// freed on the background thread (see [`Reservation::release_in_background`]).
+    pub fn release_reservation_in_background(&mut self) {
+        self.reservation
+            .release_in_background(self.size, self.reserved_to);
+        self.reserved_to = self.reserved_to.max(self.size);
+    }
+
     /// `len` bytes at `pos` of the file, to be sent without reading them (see
     /// [`crate::Log::read_slices`]).
     pub fn slice(&self, pos: u64, len: u64) -> crate::io::FileSlice {
@@ -615,8 +623,8 @@ impl Segment {
         let Some((pos, _)) = self.find_batch(offset)? else {
             return Ok(self.next_offset());
         };
-        self.file
-            .set_len(pos)
+        self.reservation
+            .cut(pos)
             .map_err(LogError::io("truncate", &self.log_path))?;
         let offsets = self.offset_index.entries();
         let keep_offsets = offsets.partition_point(|e| u64::from(e.pos) < pos);
