@@ -135,6 +135,42 @@ pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+#[cfg(test)]
+impl Broker {
+    /// Tests: a broker with data in `dir`, a loopback listener on port 0 (bound only if a
+    /// test starts a server) and the `overrides`.
+    pub(crate) fn open_for_test(dir: &std::path::Path, overrides: &[&str]) -> Arc<Broker> {
+        let mut b = BrokerConfig::builder();
+        b.override_kv(&format!("log.dirs={}", dir.display()))
+            .unwrap();
+        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
+        for kv in overrides {
+            b.override_kv(kv).unwrap();
+        }
+        Broker::open(b.build().unwrap()).unwrap()
+    }
+
+    /// Tests: creates topic `name` with `partitions` partitions and `configs`, and returns it.
+    pub(crate) async fn create_test_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+    ) -> TopicImage {
+        let new = NewTopic {
+            name: name.into(),
+            partitions,
+            replication_factor: 1,
+            configs,
+        };
+        self.create_topics(vec![new], false)
+            .await
+            .pop()
+            .unwrap()
+            .unwrap()
+    }
+}
+
 /// Checks a topic name the way Kafka does: 1..=249 characters of `[a-zA-Z0-9._-]`, not `.`
 /// or `..`.
 pub fn validate_topic_name(name: &str) -> Result<(), ApiError> {

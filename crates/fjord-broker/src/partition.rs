@@ -180,11 +180,6 @@ impl Partition {
         Ok(())
     }
 
-    /// Whether a roll left segments for a roll flush ([`Partition::flush_rolled`]).
-    pub fn roll_flush_due(&self) -> bool {
-        self.lock().log.roll_flush_due()
-    }
-
     /// Fsyncs the segments a roll finished and moves the recovery point to the active segment,
     /// with the partition lock held only to take and finish the job (appends and fetches go on
     /// meanwhile). Returns whether there was anything to do. Blocking.

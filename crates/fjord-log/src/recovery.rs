@@ -10,7 +10,8 @@ use crate::checkpoint::{
 use crate::error::LogError;
 use crate::log::{Log, LogConfig};
 use crate::segment::{
-    INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, file_name, parse_file_name, remove_if_exists,
+    INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, delete_segment_files, parse_file_name,
+    remove_if_exists,
 };
 use crate::spare::Spare;
 
@@ -46,14 +47,6 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
         }
     }
     Ok(bases)
-}
-
-/// Deletes the files of the segment starting at `base`.
-fn delete_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
-    for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
-        remove_if_exists(&dir.join(file_name(base, ext)))?;
-    }
-    Ok(())
 }
 
 impl Log {

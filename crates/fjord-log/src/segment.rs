@@ -206,12 +206,14 @@ impl Segment {
             .metadata()
             .map_err(LogError::io("stat", &log_path))?
             .len();
-        if len != 0 {
+        let reserved = if len == 0 {
+            reserved
+        } else {
             // Not what a spare is: start from nothing, as a new segment does.
             file.set_len(0)
                 .map_err(LogError::io("truncate", &log_path))?;
-            return Segment::new_empty(dir, base, log_path, file, 0);
-        }
+            0
+        };
         Segment::new_empty(dir, base, log_path, file, reserved)
     }
 
@@ -249,16 +251,18 @@ impl Segment {
     }
 
     /// Frees blocks allocated past the end of the file that no reservation accounts for (a
-    /// crash left them); truncating to its own size does it on ext4.
+    /// crash left them), as a release does ([`crate::io::free_past_end`]).
     pub fn free_blocks_past_end(&mut self) -> Result<(), LogError> {
         use std::os::unix::fs::MetadataExt;
         let meta = self
             .file
             .metadata()
             .map_err(LogError::io("stat", &self.log_path))?;
-        if meta.blocks() * 512 > self.size.div_ceil(4096) * 4096 {
-            self.file
-                .set_len(self.size)
+        let whole_pages = self.size.div_ceil(4096) * 4096;
+        let allocated = meta.blocks() * 512;
+        if allocated > whole_pages {
+            // The blocks past the end lie within as many bytes again as are allocated.
+            crate::io::free_past_end(&self.file, self.size, whole_pages + allocated)
                 .map_err(LogError::io("truncate", &self.log_path))?;
         }
         Ok(())
@@ -728,6 +732,14 @@ fn next_valid_batch(
     Ok(check_crc(batch, &h, 0)
         .map(|()| h)
         .map_err(|e| e.to_string()))
+}
+
+/// Deletes the files of the segment starting at `base` in `dir`.
+pub(crate) fn delete_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
+    for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
+        remove_if_exists(&dir.join(file_name(base, ext)))?;
+    }
+    Ok(())
 }
 
 /// Removes a file, treating "not found" as success.

@@ -23,7 +23,9 @@ use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 
 use crate::error::LogError;
 use crate::index::open_rw;
-use crate::segment::{INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, file_name, remove_if_exists};
+use crate::segment::{
+    INDEX_EXT, LOG_EXT, TIME_INDEX_EXT, delete_segment_files, file_name, remove_if_exists,
+};
 
 /// Stem of the spare files' names.
 const STEM: &str = "spare";
@@ -138,9 +140,7 @@ impl Spare {
         for (path, ext) in Spare::paths(&self.dir) {
             if let Err(e) = std::fs::rename(&path, self.dir.join(file_name(base, ext))) {
                 tracing::warn!(path = %path.display(), error = %e, "could not use the spare segment");
-                for ext in [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT] {
-                    let _ = remove_if_exists(&self.dir.join(file_name(base, ext)));
-                }
+                let _ = delete_segment_files(&self.dir, base);
                 let _ = Spare::remove_leftovers(&self.dir);
                 return None;
             }

@@ -9,31 +9,25 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
 use super::{RequestContext, SUPPORTED, dispatch};
-use crate::broker::{Broker, NewTopic};
-use crate::config::BrokerConfig;
+use crate::broker::Broker;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
 }
 
 fn broker(dir: &std::path::Path) -> Arc<Broker> {
-    let mut b = BrokerConfig::builder();
-    b.override_kv(&format!("log.dirs={}", dir.display()))
-        .unwrap();
-    b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    b.override_kv("group.initial.rebalance.delay.ms=0").unwrap();
-    Broker::open(b.build().unwrap()).unwrap()
+    Broker::open_for_test(dir, &["group.initial.rebalance.delay.ms=0"])
 }
 
 /// [`broker`] with `log.flush.interval.messages=1`: every write is fsynced before its answer.
 fn flushing_broker(dir: &std::path::Path) -> Arc<Broker> {
-    let mut b = BrokerConfig::builder();
-    b.override_kv(&format!("log.dirs={}", dir.display()))
-        .unwrap();
-    b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-    b.override_kv("group.initial.rebalance.delay.ms=0").unwrap();
-    b.override_kv("log.flush.interval.messages=1").unwrap();
-    Broker::open(b.build().unwrap()).unwrap()
+    Broker::open_for_test(
+        dir,
+        &[
+            "group.initial.rebalance.delay.ms=0",
+            "log.flush.interval.messages=1",
+        ],
+    )
 }
 
 /// A request's context on a connection from 127.0.0.1.
@@ -400,18 +394,10 @@ pub(super) fn requests(
 async fn every_advertised_version_is_answered_and_encodes() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker(dir.path());
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 2,
-                replication_factor: 1,
-                configs: Default::default(),
-            }],
-            false,
-        )
-        .await;
-    let topic_id = created[0].as_ref().unwrap().id;
+    let topic_id = broker
+        .create_test_topic("t", 2, Default::default())
+        .await
+        .id;
     let batch = Bytes::from(fjord_log::testing::build_batch(
         0,
         &[(Some(&b"k"[..]), Some(&b"v"[..]), 1)],
@@ -443,18 +429,7 @@ async fn produce_under_flush_messages_answers_after_the_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker(dir.path());
     let configs = [("flush.messages".to_string(), "1".to_string())].into();
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 2,
-                replication_factor: 1,
-                configs,
-            }],
-            false,
-        )
-        .await;
-    assert!(created[0].is_ok());
+    broker.create_test_topic("t", 2, configs).await;
     let batch = Bytes::from(fjord_log::testing::build_batch(
         0,
         &[(None, Some(&b"a"[..]), 1), (None, Some(&b"b"[..]), 2)],
@@ -497,18 +472,7 @@ async fn produce_under_flush_messages_answers_after_the_fsync() {
 async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let broker = flushing_broker(dir.path());
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 1,
-                configs: Default::default(),
-            }],
-            false,
-        )
-        .await;
-    assert!(created[0].is_ok());
+    broker.create_test_topic("t", 1, Default::default()).await;
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let offsets = broker
         .partition(
@@ -551,18 +515,7 @@ async fn offset_commit_under_a_flush_policy_answers_after_the_fsync() {
 async fn group_writes_under_a_flush_policy_answer_after_the_fsync() {
     let dir = tempfile::tempdir().unwrap();
     let broker = flushing_broker(dir.path());
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 1,
-                configs: Default::default(),
-            }],
-            false,
-        )
-        .await;
-    assert!(created[0].is_ok());
+    broker.create_test_topic("t", 1, Default::default()).await;
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let offsets_partition = |group: &str| {
         broker
@@ -663,18 +616,7 @@ async fn create_t(
     broker: &Arc<Broker>,
     configs: std::collections::BTreeMap<String, String>,
 ) -> Arc<crate::partition::Partition> {
-    let created = broker
-        .create_topics(
-            vec![NewTopic {
-                name: "t".into(),
-                partitions: 1,
-                replication_factor: 1,
-                configs,
-            }],
-            false,
-        )
-        .await;
-    assert!(created[0].is_ok());
+    broker.create_test_topic("t", 1, configs).await;
     broker.partition("t", 0).unwrap()
 }
 
@@ -842,7 +784,7 @@ async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
     // Every append after the first rolled: three segments, the recovery point not moved.
     let active_base = p.lock().log.log_end_offset() - 1;
     assert_eq!(p.lock().log.recovery_point(), opened_at);
-    assert!(p.roll_flush_due());
+    assert!(p.lock().log.roll_flush_due());
     let rolled = broker.housekeeping(false);
     assert!(
         rolled.iter().any(|r| Arc::ptr_eq(r, &p)),
@@ -850,7 +792,7 @@ async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
     );
     assert!(p.flush_rolled().unwrap());
     assert_eq!(p.lock().log.recovery_point(), active_base);
-    assert!(!p.roll_flush_due());
+    assert!(!p.lock().log.roll_flush_due());
     assert!(!p.flush_rolled().unwrap(), "nothing left to do");
     assert!(broker.housekeeping(false).is_empty());
 }

@@ -168,7 +168,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_broker_applies_the_configured_algorithm_to_loopback_connections() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = crate::server::tests::loopback_broker(
+        let broker = crate::broker::Broker::open_for_test(
             dir.path(),
             &["socket.loopback.congestion.control=reno"],
         );

@@ -363,7 +363,6 @@ pub(crate) async fn handle_frame(
             });
         }
     };
-    let client_id = header.client_id.clone();
     tracing::trace!(?api_key, version, correlation_id, client_id = ?header.client_id, "request");
     let ctx = api::RequestContext {
         broker: Arc::clone(broker),
@@ -379,7 +378,7 @@ pub(crate) async fn handle_frame(
         broker,
         api_key,
         version,
-        client_id.as_deref().unwrap_or_default(),
+        ctx.header.client_id.as_deref().unwrap_or_default(),
         frame_len,
         started,
         response.as_ref(),

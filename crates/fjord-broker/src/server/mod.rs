@@ -325,39 +325,16 @@ async fn group_ticker(broker: Arc<Broker>, shutdown: watch::Receiver<bool>) {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A broker on a loopback listener (port 0) with data in `dir` and the `overrides`.
-    pub(crate) fn loopback_broker(dir: &std::path::Path, overrides: &[&str]) -> Arc<Broker> {
-        let mut b = crate::config::BrokerConfig::builder();
-        b.override_kv(&format!("log.dirs={}", dir.display()))
-            .unwrap();
-        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-        for kv in overrides {
-            b.override_kv(kv).unwrap();
-        }
-        Broker::open(b.build().unwrap()).unwrap()
-    }
 
     /// The running server's housekeeping runs the roll flush: after a roll, the recovery
     /// point reaches the new active segment without anything else asking for it.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn housekeeping_fsyncs_rolled_segments_in_the_background() {
         let dir = tempfile::tempdir().unwrap();
-        let broker = loopback_broker(dir.path(), &["log.segment.bytes=200"]);
-        let created = broker
-            .create_topics(
-                vec![crate::broker::NewTopic {
-                    name: "t".into(),
-                    partitions: 1,
-                    replication_factor: 1,
-                    configs: Default::default(),
-                }],
-                false,
-            )
-            .await;
-        assert!(created[0].is_ok());
+        let broker = Broker::open_for_test(dir.path(), &["log.segment.bytes=200"]);
+        broker.create_test_topic("t", 1, Default::default()).await;
         let p = broker.partition("t", 0).unwrap();
         let opened_at = p.lock().log.recovery_point();
         let server = Server::bind(Arc::clone(&broker)).await.unwrap();

@@ -688,33 +688,22 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::broker::NewTopic;
-    use crate::config::BrokerConfig;
 
     fn broker(dir: &std::path::Path) -> std::sync::Arc<Broker> {
-        let mut b = BrokerConfig::builder();
-        b.override_kv(&format!("log.dirs={}", dir.display()))
-            .unwrap();
-        b.override_kv("offsets.topic.num.partitions=3").unwrap();
-        b.override_kv("offsets.retention.minutes=1").unwrap();
-        Broker::open(b.build().unwrap()).unwrap()
+        Broker::open_for_test(
+            dir,
+            &[
+                "offsets.topic.num.partitions=3",
+                "offsets.retention.minutes=1",
+            ],
+        )
     }
 
     #[tokio::test]
     async fn offsets_of_empty_groups_expire_and_stay_expired_after_restart() {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path());
-        let t = NewTopic {
-            name: "t".into(),
-            partitions: 1,
-            replication_factor: 1,
-            configs: Default::default(),
-        };
-        b.create_topics(vec![t], false)
-            .await
-            .pop()
-            .unwrap()
-            .unwrap();
+        b.create_test_topic("t", 1, Default::default()).await;
         let who = MemberRef {
             group_id: "g",
             member_id: "",

@@ -276,17 +276,14 @@ fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::BrokerConfig;
 
     fn broker(dir: &std::path::Path, flush: bool) -> Arc<Broker> {
-        let mut b = BrokerConfig::builder();
-        b.override_kv(&format!("log.dirs={}", dir.display()))
-            .unwrap();
-        b.override_kv("listeners=PLAINTEXT://127.0.0.1:0").unwrap();
-        if flush {
-            b.override_kv("log.flush.interval.messages=1").unwrap();
-        }
-        Broker::open(b.build().unwrap()).unwrap()
+        let overrides: &[&str] = if flush {
+            &["log.flush.interval.messages=1"]
+        } else {
+            &[]
+        };
+        Broker::open_for_test(dir, overrides)
     }
 
     /// A broker, its offsets-topic partition count and the partition that holds group "g".
