@@ -164,6 +164,24 @@ pub(crate) fn free_past_end(file: &File, size: u64, end: u64) -> io::Result<()> 
     Ok(())
 }
 
+/// Bytes an unprivileged writer can still allocate on the file system holding `path`
+/// (`statvfs`: available blocks times the fragment size).
+pub(crate) fn available_bytes(path: &std::path::Path) -> io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is a NUL-terminated string that outlives the call; `stat` is writable
+    // memory of the size statvfs fills, and it is read only after statvfs returned success.
+    let stat = unsafe {
+        if libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        stat.assume_init()
+    };
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+}
+
 #[cfg(target_os = "linux")]
 fn fallocate(file: &File, mode: libc::c_int, pos: u64, len: u64) -> io::Result<()> {
     let offset = offset_of(pos, 0)?;

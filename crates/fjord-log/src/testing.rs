@@ -13,6 +13,54 @@ pub fn spare_ready(log: &crate::Log) -> bool {
     log.spare.is_ready()
 }
 
+/// Whether a spare asked for by `log` is still waiting for the background thread.
+pub fn spare_pending(log: &crate::Log) -> bool {
+    log.spare.is_pending()
+}
+
+/// A small tmpfs mounted at a directory, to fill a disk in a test; unmounted when dropped.
+/// Mounting needs root: [`SmallDisk::mount`] returns `None` where it is not allowed.
+#[derive(Debug)]
+pub struct SmallDisk {
+    at: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `bytes` at the existing, empty directory `at`.
+    pub fn mount(at: &std::path::Path, bytes: u64) -> Option<SmallDisk> {
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(at)
+            .status();
+        mounted.is_ok_and(|s| s.success()).then(|| SmallDisk {
+            at: at.to_path_buf(),
+        })
+    }
+
+    /// Grows (or shrinks) it to `bytes`, keeping its files; false if the remount failed.
+    pub fn resize(&self, bytes: u64) -> bool {
+        std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={bytes}")])
+            .arg(&self.at)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Bytes still free on it.
+    pub fn available(&self) -> u64 {
+        crate::io::available_bytes(&self.at).unwrap_or(0)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.at)
+            .status();
+    }
+}
+
 /// A record to build: `(key, value, timestamp)`, `None` meaning null.
 pub type TestRecord<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
 

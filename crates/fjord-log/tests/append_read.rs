@@ -4,7 +4,9 @@
 mod common;
 
 use common::*;
-use fjord_log::testing::{build_batch, build_gzip_batch, decode_records, spare_ready};
+use fjord_log::testing::{
+    SmallDisk, build_batch, build_gzip_batch, decode_records, spare_pending, spare_ready,
+};
 use fjord_log::{Log, LogConfig, LogError, set_log_append_time, validate_batches};
 
 fn open(dir: &std::path::Path, config: LogConfig) -> Log {
@@ -652,4 +654,97 @@ fn a_fast_segment_gets_its_successor_allocated_ahead_of_the_roll() {
         "{} allocated for {len} bytes after recovery",
         allocated(&active)
     );
+}
+
+/// A nearly full disk (docs/design.md §8): a spare is made only while at least as much again
+/// stays free, and an append that finds the disk full takes back the blocks of the spares on
+/// it, then tries once more; the disk's other segments free their reserves at their next
+/// append. Needs a tmpfs (root); where mounting is not allowed the test says so and passes
+/// without checking anything.
+#[test]
+fn a_full_disk_takes_back_the_blocks_spares_and_reserves_hold() {
+    let mount_point = tempfile::tempdir().unwrap();
+    let Some(disk) = SmallDisk::mount(mount_point.path(), 700 << 20) else {
+        eprintln!("SKIPPED full-disk spare test: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let mib = || batch(16, 0, 64 << 10);
+    let (hot_dir, cold_dir) = (
+        mount_point.path().join("hot-0"),
+        mount_point.path().join("cold-0"),
+    );
+    let len_of = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+
+    // Where the spare would leave less than its own size free, there is none.
+    {
+        let small_point = tempfile::tempdir().unwrap();
+        let _small = SmallDisk::mount(small_point.path(), 400 << 20).unwrap();
+        let dir = small_point.path().join("hot-0");
+        let mut log = open(&dir, small_config(256 << 20));
+        for _ in 0..64 {
+            append_bytes(&mut log, mib(), 0);
+        }
+        wait_for("the spare request", || !spare_pending(&log));
+        assert!(!spare_ready(&log) && !dir.join("spare.log").exists());
+        log.close().unwrap();
+    }
+
+    // A hot partition with a 256 MiB spare: 64 + 16 + 256 of 700 MiB in use.
+    let mut hot = open(&hot_dir, small_config(256 << 20));
+    for _ in 0..64 {
+        append_bytes(&mut hot, mib(), 0);
+    }
+    wait_for("a spare", || spare_ready(&hot));
+    let hot_active = segment_files(&hot_dir).pop().unwrap();
+    assert!(allocated(&hot_active) > len_of(&hot_active) + (4 << 20));
+
+    // Another partition fills the disk, and past what was free: its append that meets the
+    // full disk takes the spare's blocks and succeeds. Its own spare (a whole 1 GiB segment
+    // at its rate) is refused: too little free space.
+    let mut cold = open(&cold_dir, small_config(1 << 30));
+    let free = disk.available();
+    let mut written = 0u64;
+    while written < free + (128 << 20) {
+        append_bytes(&mut cold, mib(), 0);
+        written += 1 << 20;
+    }
+    assert!(
+        !spare_ready(&hot),
+        "the hot partition's spare was given back"
+    );
+    assert!(!hot_dir.join("spare.log").exists());
+    wait_for("the cold partition's request", || !spare_pending(&cold));
+    assert!(!spare_ready(&cold) && !cold_dir.join("spare.log").exists());
+
+    // The hot partition's next append frees what its segment held ahead; it does not roll
+    // to a spare, and does not ask for one again at once.
+    append_bytes(&mut hot, mib(), 0);
+    assert_eq!(hot.segment_count(), 1);
+    assert!(
+        allocated(&hot_active) <= len_of(&hot_active).div_ceil(4096) * 4096,
+        "{} allocated for {} bytes",
+        allocated(&hot_active),
+        len_of(&hot_active)
+    );
+    assert!(!spare_pending(&hot) && !spare_ready(&hot));
+
+    // Full for real: an append fails, and nothing of it stays behind.
+    let (end, cold_active) = (
+        cold.log_end_offset(),
+        segment_files(&cold_dir).pop().unwrap(),
+    );
+    let (size, batch_len) = (len_of(&cold_active), mib().len() as u64);
+    let mut appended = 0u64;
+    let failed = loop {
+        let bytes = mib();
+        match cold.append(&bytes, &validate_batches(&bytes).unwrap(), 3, 0) {
+            Ok(_) => appended += 1,
+            Err(e) => break e,
+        }
+        assert!(appended < 200, "the disk never filled");
+    };
+    assert!(matches!(failed, LogError::Io { .. }), "{failed:?}");
+    assert_eq!(cold.log_end_offset(), end + 16 * appended as i64);
+    assert_eq!(len_of(&cold_active), size + appended * batch_len);
+    drop(disk);
 }

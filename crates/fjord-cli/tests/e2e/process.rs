@@ -98,21 +98,10 @@ fn disk_full_refuses_writes_keeps_reads_and_recovers() {
     use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 
     let mount_point = tempfile::tempdir().unwrap();
-    let mp = mount_point.path().to_str().unwrap().to_string();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs", &mp])
-        .status();
-    if !mounted.is_ok_and(|s| s.success()) {
+    let Some(disk) = fjord_log::testing::SmallDisk::mount(mount_point.path(), 1 << 20) else {
         eprintln!("SKIPPED disk_full test: cannot mount a tmpfs here (needs root)");
         return;
-    }
-    struct Unmount(String);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(mp.clone());
+    };
     let data = mount_point.path().join("data");
     let broker = BrokerProcess::start(
         &data,
@@ -169,11 +158,7 @@ fn disk_full_refuses_writes_keeps_reads_and_recovers() {
         (got >= acked).then_some(())
     });
     // Space returns: writes resume.
-    let grown = Command::new("mount")
-        .args(["-o", "remount,size=8m", &mp])
-        .status()
-        .unwrap();
-    assert!(grown.success());
+    assert!(disk.resize(8 << 20), "remounting the tmpfs larger");
     let v = "after".to_string();
     p.send(BaseRecord::<(), _, ()>::to("full").payload(&v))
         .expect("send");
