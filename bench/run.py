@@ -659,7 +659,39 @@ def machine_info(fjord, base):
     fs = subprocess.run(["df", "-T", base], capture_output=True, text=True).stdout
     fs = fs.splitlines()[-1].split()[1] if fs else "?"
     return {"cpu": model, "cores": NCPU, "memory_mib": mem, "kernel": platform.release(),
-            "data_fs": fs, "revision": rev, "fjord": fjord}
+            "data_fs": fs, "revision": rev, "fjord": fjord, "memory_env": memory_environment()}
+
+
+def memory_environment():
+    """What takes this VM's memory back from under the page cache, which sets the cost of the
+    fresh pages ingest writes into (docs/performance.md, "A measurement trap"): free page
+    reporting to the host, and DAMON schemes that page out memory left idle."""
+    def read(path):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+    notes = []
+    order = read("/sys/module/page_reporting/parameters/page_reporting_order")
+    if order is not None:
+        notes.append(f"free page reporting (order {order})")
+    kdamonds = "/sys/kernel/mm/damon/admin/kdamonds"
+    for k in sorted(os.listdir(kdamonds)) if os.path.isdir(kdamonds) else []:
+        if not k.isdigit() or read(f"{kdamonds}/{k}/state") != "on":
+            continue
+        ctxs = f"{kdamonds}/{k}/contexts"
+        for c in sorted(x for x in os.listdir(ctxs) if x.isdigit()):
+            aggr_us = int(read(f"{ctxs}/{c}/monitoring_attrs/intervals/aggr_us") or 0)
+            schemes = f"{ctxs}/{c}/schemes"
+            for sch in sorted(x for x in os.listdir(schemes) if x.isdigit()):
+                action = read(f"{schemes}/{sch}/action")
+                age = int(read(f"{schemes}/{sch}/access_pattern/age/min") or 0)
+                quota = int(read(f"{schemes}/{sch}/quotas/bytes") or 0)
+                per_ms = int(read(f"{schemes}/{sch}/quotas/reset_interval_ms") or 0)
+                rate = f" (up to {quota / MIB / (per_ms / 1000):.0f} MiB/s)" if quota and per_ms else ""
+                notes.append(f"DAMON {action} of memory idle >= {age * aggr_us / 1e6:.0f} s{rate}")
+    return "; ".join(notes) or "none seen"
 
 
 # ---------------------------------------------------------------------------------------
@@ -741,6 +773,7 @@ def markdown(res):
     L = []
     L.append(f"Run {res['started']} on {m['cpu']} ({m['cores']} cores, {m['memory_mib']} MiB), "
              f"Linux {m['kernel']}, data on {m['data_fs']}, fjord {m['revision']}; "
+             f"memory taken back by the host: {m.get('memory_env', '?')}; "
              f"matrix took {res['matrix_s']:.0f} s (scale {res['scale']}, {res['repeat']} runs per figure). MB = 2^20 bytes. "
              "Load = 1-minute load average before the run / cores used by other processes "
              "during it. Figures are medians of repeated runs (ranges in results.json). "
