@@ -11,7 +11,8 @@ the same way, one fresh broker per run, the two taking turns so that the machine
 (docs/performance.md) falls on both:
 
 * produce 200,000 x 1 KiB and 1,000,000 x 100 B to a 1-partition topic, acks=1, with
-  librdkafka's rdkafka_performance (the suite's reference rows);
+  librdkafka's rdkafka_performance (the suite's reference rows), then consume them from the
+  beginning with the same tool (`-C`);
 * `fjord perf e2e` at each of --e2e-rates 1 KiB records/s for 10 s (a librdkafka producer and
   consumer; latency from the scheduled send to receipt);
 * the broker's CPU seconds (from /proc) and peak RSS over each of those.
@@ -119,10 +120,29 @@ def produce(args, broker, log, records, size):
     if line is None:
         raise RuntimeError(f"rdkafka_performance printed no result:\n{out.stdout}{out.stderr}")
     rate = float(line.split(" msgs/s and ")[0].rsplit(" ", 1)[1])
-    return {f"produce_{size}b_mb_s": rate * size / R.MIB,
-            f"produce_{size}b_rec_s": rate,
-            f"produce_{size}b_cpu_s_per_gb": cpu / (records * size / 1e9),
-            f"produce_{size}b_peak_rss_mib": broker.hwm_kib() / 1024}
+    result = {f"produce_{size}b_mb_s": rate * size / R.MIB,
+              f"produce_{size}b_rec_s": rate,
+              f"produce_{size}b_cpu_s_per_gb": cpu / (records * size / 1e9),
+              f"produce_{size}b_peak_rss_mib": broker.hwm_kib() / 1024}
+    result.update(consume(args, broker, log, topic, records, size))
+    return result
+
+
+def consume(args, broker, log, topic, records, size):
+    """The records just produced, from the beginning, with rdkafka_performance -C."""
+    cmd = [args.reference_client, "-C", "-t", topic, "-p", "0", "-b", broker.addr,
+           "-o", "beginning", "-c", str(records)]
+    cpu0 = R.proc_cpu_seconds(broker.pid)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    cpu = R.proc_cpu_seconds(broker.pid) - cpu0
+    log.write((out.stdout + out.stderr).encode())
+    line = next((l for l in out.stdout.splitlines()
+                 if f"{records} messages" in l and " consumed in " in l), None)
+    if line is None:
+        raise RuntimeError(f"rdkafka_performance -C printed no result:\n{out.stdout}{out.stderr}")
+    rate = float(line.split(" msgs/s")[0].rsplit(" ", 1)[1])
+    return {f"consume_{size}b_mb_s": rate * size / R.MIB,
+            f"consume_{size}b_cpu_s_per_gb": cpu / (records * size / 1e9)}
 
 
 def e2e(args, broker, log, rate):
