@@ -124,6 +124,12 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         "Maximum partition size before old segments are deleted; -1 is unlimited.",
     ),
     prop(
+        "log.segment.delete.delay.ms",
+        "60000",
+        ConfigType::Long,
+        "Default time a deleted segment's files stay before they are removed.",
+    ),
+    prop(
         "log.retention.check.interval.ms",
         "300000",
         ConfigType::Long,
@@ -562,6 +568,9 @@ impl ConfigBuilder {
             "queued.max.request.bytes",
         ] {
             positive(name)?;
+        }
+        if int("log.segment.delete.delay.ms") < 0 {
+            return Err(invalid("log.segment.delete.delay.ms", "must be >= 0"));
         }
         if int("group.initial.rebalance.delay.ms") < 0 {
             return Err(invalid("group.initial.rebalance.delay.ms", "must be >= 0"));

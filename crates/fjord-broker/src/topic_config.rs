@@ -55,6 +55,13 @@ pub const TOPIC_PROPERTIES: &[TopicProperty] = &[
         "Only 'producer': batches are stored as the producer compressed them.",
     ),
     tp(
+        "file.delete.delay.ms",
+        Some("log.segment.delete.delay.ms"),
+        "60000",
+        ConfigType::Long,
+        "Time a deleted segment's files stay (renamed .deleted) before they are removed.",
+    ),
+    tp(
         "flush.messages",
         Some("log.flush.interval.messages"),
         "9223372036854775807",
@@ -161,6 +168,7 @@ pub fn validate(name: &str, value: &str) -> Result<(), String> {
             Err("`message.timestamp.type` must be CreateTime or LogAppendTime".into())
         }
         "retention.ms" | "retention.bytes" => number(-1),
+        "file.delete.delay.ms" => number(0),
         "segment.bytes" => number(14),
         "min.insync.replicas"
         | "flush.messages"
@@ -297,6 +305,7 @@ pub fn effective(
         },
         flush_interval_messages: opt(num("flush.messages")).map(|v| v as u64),
         index_interval_bytes: num("index.interval.bytes").clamp(1, i32::MAX as i64) as u32,
+        file_delete_delay_ms: num("file.delete.delay.ms").max(0) as u64,
     };
     EffectiveTopicConfig {
         log,

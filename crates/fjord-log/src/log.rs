@@ -27,14 +27,24 @@ pub struct LogConfig {
     pub flush_interval_messages: Option<u64>,
     /// Bytes of log data between offset index entries (`index.interval.bytes`).
     pub index_interval_bytes: u32,
+    /// How long a deleted segment's files stay before they are removed
+    /// (`file.delete.delay.ms`; see `Segment::delete`).
+    pub file_delete_delay_ms: u64,
 }
 
 /// Seven days in milliseconds.
 const SEVEN_DAYS_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 
+impl LogConfig {
+    /// [`LogConfig::file_delete_delay_ms`] as a duration.
+    pub fn file_delete_delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.file_delete_delay_ms)
+    }
+}
+
 impl Default for LogConfig {
     /// Kafka's defaults: 1 GiB segments, 7-day roll and retention, no size limit, no forced
-    /// flushes, an index entry every 4 KiB.
+    /// flushes, an index entry every 4 KiB, deleted segments removed a minute later.
     fn default() -> Self {
         LogConfig {
             segment_bytes: 1 << 30,
@@ -43,6 +53,7 @@ impl Default for LogConfig {
             retention_bytes: None,
             flush_interval_messages: None,
             index_interval_bytes: 4096,
+            file_delete_delay_ms: 60_000,
         }
     }
 }

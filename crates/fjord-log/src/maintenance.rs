@@ -34,7 +34,7 @@ impl Log {
         let idx = self.segment_of(offset);
         while self.segments.len() > idx + 1 {
             if let Some(segment) = self.segments.pop() {
-                segment.delete()?;
+                segment.delete(self.config.file_delete_delay())?;
             }
         }
         self.dir_dirty = true;
@@ -52,7 +52,7 @@ impl Log {
         // Persist the new start first: a crash in between then leaves an empty log at `offset`.
         write_offset(&self.dir, LOG_START_FILE, offset)?;
         for segment in self.segments.drain(..) {
-            segment.delete()?;
+            segment.delete(self.config.file_delete_delay())?;
         }
         self.segments.push(Segment::create(&self.dir, offset)?);
         self.dir_dirty = true;
@@ -107,7 +107,7 @@ impl Log {
     fn delete_oldest_segment(&mut self) -> Result<(), LogError> {
         let segment = self.segments.remove(0);
         tracing::info!(segment = %segment.path().display(), "deleting segment");
-        segment.delete()?;
+        segment.delete(self.config.file_delete_delay())?;
         self.dir_dirty = true;
         if let Some(first) = self.segments.first() {
             self.log_start_offset = self.log_start_offset.max(first.base_offset());

@@ -10,16 +10,18 @@ use crate::checkpoint::{
 use crate::error::LogError;
 use crate::log::{Log, LogConfig};
 use crate::segment::{
-    INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, delete_segment_files, parse_file_name,
-    remove_if_exists,
+    DELETED_SUFFIX, INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, delete_segment_files,
+    parse_file_name, remove_if_exists,
 };
 use crate::spare::Spare;
 
 /// Lists the base offsets of the `.log` files in `dir` (sorted) and removes leftovers: temp
-/// checkpoint files and index files without a log file. Other files are left alone.
+/// checkpoint files, index files without a log file, and (on the background thread) deleted
+/// segments' files. Other files are left alone.
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
+    let mut deleted = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(LogError::io("read dir", dir))? {
         let entry = entry.map_err(LogError::io("read dir", dir))?;
         let name = entry.file_name();
@@ -31,6 +33,10 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             remove_if_exists(&entry.path())?;
             continue;
         }
+        if name.ends_with(DELETED_SUFFIX) {
+            deleted.push(entry.path());
+            continue;
+        }
         match parse_file_name(name) {
             Some((base, LOG_EXT)) => bases.push(base),
             Some((base, ext)) if ext == INDEX_EXT || ext == TIME_INDEX_EXT => {
@@ -39,6 +45,8 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             _ => {}
         }
     }
+    // Segments deleted before a stop or crash, whose delay has passed or does not matter now.
+    crate::io::remove_in_background(deleted, std::time::Duration::ZERO);
     bases.sort_unstable();
     for (base, path) in indexes {
         if bases.binary_search(&base).is_err() {
@@ -120,7 +128,7 @@ impl Log {
                 tracing::warn!(dir = %dir.display(), log_start, leo, "log start offset beyond the data; starting empty");
             }
             for segment in segments.drain(..) {
-                segment.delete()?;
+                segment.delete(std::time::Duration::ZERO)?;
             }
             segments.push(Segment::create(dir, log_start)?);
         }

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::batch::{BATCH_HEADER_LEN, BatchHeader, check_crc};
 use crate::error::LogError;
@@ -21,6 +22,10 @@ pub(crate) const LOG_EXT: &str = "log";
 pub(crate) const INDEX_EXT: &str = "index";
 /// Extension of time index files.
 pub(crate) const TIME_INDEX_EXT: &str = "timeindex";
+
+/// Appended to the names of a deleted segment's files, which the "fjord-delete" thread removes
+/// after `file.delete.delay.ms` (see [`Segment::delete`]); open hands over any it finds.
+pub(crate) const DELETED_SUFFIX: &str = ".deleted";
 
 /// File name of the `ext` file of the segment starting at `base`: 20 zero-padded digits.
 pub(crate) fn file_name(base: i64, ext: &str) -> String {
@@ -730,17 +735,30 @@ impl Segment {
         self.dirty = true;
     }
 
-    /// Deletes the segment's files.
-    pub fn delete(self) -> Result<(), LogError> {
+    /// Deletes the segment: its files are renamed with [`DELETED_SUFFIX`] and removed on a
+    /// background thread after `delay` (Kafka's `file.delete.delay.ms`). Removing a written
+    /// segment frees its blocks, which waits for the disk where the file system discards them,
+    /// and the caller holds the partition's lock. The delay also keeps a fetch that still sends
+    /// from the file from being the one that frees them when it lets go of it.
+    pub fn delete(self, delay: Duration) -> Result<(), LogError> {
         let paths = [
             self.log_path.clone(),
             self.offset_index.path().to_path_buf(),
             self.time_index.path().to_path_buf(),
         ];
+        // Closed while the files still have their names: closing frees no blocks then.
         drop(self);
+        let mut deleted = Vec::with_capacity(paths.len());
         for path in paths {
-            remove_if_exists(&path)?;
+            let mut to = path.clone().into_os_string();
+            to.push(DELETED_SUFFIX);
+            match std::fs::rename(&path, &to) {
+                Ok(()) => deleted.push(PathBuf::from(to)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(LogError::io("rename", &path)(e)),
+            }
         }
+        crate::io::remove_in_background(deleted, delay);
         Ok(())
     }
 }

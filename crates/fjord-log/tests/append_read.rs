@@ -550,16 +550,6 @@ fn reads_at_the_tail_match_a_walk_of_the_file() {
     }
 }
 
-/// Waits (bounded) until `ready` holds; the spare and the reserve are made on the background
-/// thread.
-fn wait_for(what: &str, ready: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !ready() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
 /// A segment that fills fast gets its successor made ahead (docs/design.md §8): a spare
 /// thread creates a spare segment's files and allocates the log file's blocks, and the roll
 /// renames them into place, so the new active segment starts with its blocks in hand (and no

@@ -48,6 +48,62 @@ fn retention_by_time() {
     assert_eq!(log.apply_retention(i64::MAX).unwrap(), 0);
 }
 
+/// A deleted segment's files are renamed (`.deleted`) under the partition's lock and removed
+/// on a background thread after `file.delete.delay.ms`, so freeing their blocks never holds
+/// the partition (docs/design.md §8); open hands over any that a stop left behind.
+#[test]
+fn deleted_segments_are_renamed_then_removed_after_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(1, 0, 10).len() as u64;
+    let deleted = |d: &std::path::Path| {
+        files(d)
+            .into_iter()
+            .filter(|n| n.ends_with(".deleted"))
+            .collect::<Vec<_>>()
+    };
+    let config = LogConfig {
+        retention_bytes: Some(size),
+        file_delete_delay_ms: 0,
+        ..small_config(size * 2)
+    };
+    let mut log = open(dir.path(), config.clone());
+    for _ in 0..5 {
+        append(&mut log, 1, 0);
+    }
+    let first = segment_files(dir.path())[0].clone();
+    assert_eq!(log.apply_retention(0).unwrap(), 2);
+    assert!(!first.exists());
+    wait_for("the background removal", || deleted(dir.path()).is_empty());
+    assert_eq!(segment_files(dir.path()).len(), 1);
+
+    // With Kafka's default delay the renamed files stay for a minute.
+    log.set_config(LogConfig {
+        file_delete_delay_ms: 60_000,
+        ..config
+    });
+    for _ in 0..4 {
+        append(&mut log, 1, 0);
+    }
+    let before = segment_files(dir.path());
+    assert_eq!(log.apply_retention(0).unwrap(), 2);
+    let renamed = deleted(dir.path());
+    assert_eq!(renamed.len(), 6, "{renamed:?}");
+    for path in &before[..2] {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        assert!(renamed.contains(&format!("{name}.deleted")), "{name}");
+        assert!(!path.exists());
+    }
+    // A stop before the delay passed: the next open removes them, and the log is unchanged.
+    let (start, end) = (log.log_start_offset(), log.log_end_offset());
+    drop(log);
+    let log = open(dir.path(), small_config(size * 2));
+    wait_for("open to remove the deleted files", || {
+        deleted(dir.path()).is_empty()
+    });
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (start, end));
+    assert_eq!(batch_ranges(&read_all(&log)), vec![(8, 8)]);
+}
+
 #[test]
 fn retention_by_size() {
     let dir = tempfile::tempdir().unwrap();

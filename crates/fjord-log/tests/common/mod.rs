@@ -78,3 +78,13 @@ pub fn small_config(segment_bytes: u64) -> LogConfig {
         ..LogConfig::default()
     }
 }
+
+/// Waits (30 s at most) until `ready`, for work done on the log's background threads.
+#[allow(dead_code)]
+pub fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
