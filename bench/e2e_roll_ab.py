@@ -2,14 +2,16 @@
 """End-to-end latency across segment rolls, for two builds, in alternating pairs.
 
     python3 bench/e2e_roll_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4]
-        [--rate 51200] [--duration 10] [--segment-mib 100]
+        [--rate 51200] [--duration 10] [--segment-mib 100] [--retention-mib M]
 
 Each run starts a fresh broker whose segments roll every --segment-mib MiB
 (`log.segment.bytes`), then runs `fjord perf e2e` at --rate 1 KiB records/s for --duration
 seconds, so the partition rolls several times while the producer and the consumer are busy
 (at 50 MB/s and 100 MiB segments, about every 2 s). Prints each run's p50/p99/p99.9/max and
 the medians. The measurement behind moving the roll's fsync off the partition lock
-(docs/performance.md, session 10).
+(docs/performance.md, session 10). With --retention-mib the partition also keeps only about M
+MiB (`log.retention.bytes`, checked every second), so segments are deleted during the run
+(session 12: deleted segments' files removed off the partition's lock).
 """
 import os
 import sys
@@ -18,8 +20,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (the suite's helpers)
 
 
-def one_run(fjord, rate, duration, segment_bytes):
+def one_run(fjord, rate, duration, segment_bytes, retention_bytes=None):
     overrides = [f"log.segment.bytes={segment_bytes}"]
+    if retention_bytes is not None:
+        overrides += [f"log.retention.bytes={retention_bytes}",
+                      "log.retention.check.interval.ms=1000"]
     with R.fresh_broker(fjord, "fjord-e2e-roll-ab-", overrides) as (broker, log):
         doc, w = R.run_client(fjord, broker, [
             "e2e", "--rate", str(rate), "--duration", str(duration)], log, settle=False)
@@ -34,11 +39,13 @@ def main():
     ap.add_argument("--rate", type=int, default=51200)
     ap.add_argument("--duration", type=int, default=10)
     ap.add_argument("--segment-mib", type=int, default=100)
+    ap.add_argument("--retention-mib", type=int)
     args = ap.parse_args()
     runs = R.alternate_pairs(
         args.pairs,
         lambda which: one_run(getattr(args, which), args.rate, args.duration,
-                              args.segment_mib * R.MIB),
+                              args.segment_mib * R.MIB,
+                              args.retention_mib and args.retention_mib * R.MIB),
         lambda r: f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, p99.9 {r['p99_9']:.2f} ms, "
                   f"max {r['max']:.2f} ms, {r['segments']} segments, broker "
                   f"{r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
