@@ -123,6 +123,7 @@ impl Plan {
             retention_bytes: None,
             flush_interval_messages: None,
             index_interval_bytes: self.index_interval,
+            file_delete_delay_ms: 0,
         }
     }
 }

@@ -133,6 +133,7 @@ fn append_and_read(payload: &[u8], headers: &[BatchHeader]) {
         retention_bytes: None,
         flush_interval_messages: None,
         index_interval_bytes: 128,
+        file_delete_delay_ms: 0,
     };
     let mut log = Log::open(&dir, config.clone(), NOW_MS).expect("open an empty directory");
     let mut expected = Vec::new();
