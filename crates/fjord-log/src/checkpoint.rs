@@ -3,7 +3,8 @@
 
 use std::fs::File;
 use std::io::{ErrorKind, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::LogError;
 
@@ -92,6 +93,61 @@ pub(crate) fn write_offset(dir: &Path, name: &str, value: i64) -> Result<(), Log
     drop(file);
     std::fs::rename(&tmp, &path).map_err(LogError::io("rename", &path))?;
     sync_dir(dir)
+}
+
+/// A log's persisted start offset (the `log-start-offset` file), shared so that DeleteRecords
+/// can write it without holding the partition's lock: its fsync, and the directory's, wait for
+/// a busy disk for as long as that takes (over a second behind gigabytes of writeback), and
+/// every produce and fetch of the partition would wait with it. Writes are serialized here and
+/// DeleteRecords only ever moves the file up, so two concurrent requests cannot leave the
+/// smaller one on disk.
+#[derive(Debug)]
+pub struct StartCheckpoint {
+    dir: PathBuf,
+    /// What the file holds (`None`: no file).
+    persisted: Mutex<Option<i64>>,
+}
+
+impl StartCheckpoint {
+    pub(crate) fn new(dir: &Path, persisted: Option<i64>) -> Arc<Self> {
+        Arc::new(StartCheckpoint {
+            dir: dir.to_path_buf(),
+            persisted: Mutex::new(persisted),
+        })
+    }
+
+    /// Durably records `offset` as the log start offset, unless the file already holds as
+    /// much. The first half of DeleteRecords; the second is `Log::advance_log_start`.
+    pub fn raise_to(&self, offset: i64) -> Result<(), LogError> {
+        let mut persisted = self
+            .persisted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if persisted.is_some_and(|p| p >= offset) {
+            return Ok(());
+        }
+        write_offset(&self.dir, LOG_START_FILE, offset)?;
+        *persisted = Some(offset);
+        Ok(())
+    }
+
+    /// The write lock, held (see `testing::hold_start_checkpoint`).
+    pub(crate) fn hold(&self) -> std::sync::MutexGuard<'_, Option<i64>> {
+        self.persisted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Durably records `offset`, also when it is lower (a truncation below the start).
+    pub(crate) fn set(&self, offset: i64) -> Result<(), LogError> {
+        let mut persisted = self
+            .persisted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        write_offset(&self.dir, LOG_START_FILE, offset)?;
+        *persisted = Some(offset);
+        Ok(())
+    }
 }
 
 /// Durably creates the (empty) file `name`.

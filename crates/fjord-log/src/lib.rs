@@ -77,7 +77,7 @@ pub mod testing;
 pub use batch::{
     BATCH_HEADER_LEN, BatchHeader, set_log_append_time, validate_batches, validate_keyed_batches,
 };
-pub use checkpoint::MAX_OFFSET;
+pub use checkpoint::{MAX_OFFSET, StartCheckpoint};
 pub use error::{BatchError, LogError};
 pub use flush::FlushJob;
 pub use io::FileSlice;

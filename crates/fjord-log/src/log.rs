@@ -106,6 +106,8 @@ pub struct Log {
     pub(crate) flushes_in_flight: u32,
     /// The next segment's files, made ahead of the roll (see [`crate::spare`]).
     pub(crate) spare: Arc<Spare>,
+    /// The persisted log start offset (see [`Log::start_checkpoint`]).
+    pub(crate) start_checkpoint: Arc<crate::checkpoint::StartCheckpoint>,
 }
 
 impl Log {

@@ -1,7 +1,7 @@
 //! Operations that remove data or reshape segments: truncation, DeleteRecords, retention and
 //! time-based rolling.
 
-use crate::checkpoint::{LOG_START_FILE, write_offset};
+use crate::checkpoint::StartCheckpoint;
 use crate::error::LogError;
 use crate::log::Log;
 use crate::segment::Segment;
@@ -42,7 +42,7 @@ impl Log {
         let new_leo = self.active_mut().truncate_to(offset, interval)?;
         if new_leo < self.log_start_offset {
             self.log_start_offset = new_leo;
-            write_offset(&self.dir, LOG_START_FILE, new_leo)?;
+            self.start_checkpoint.set(new_leo)?;
         }
         self.after_truncation(new_leo)?;
         Ok(new_leo)
@@ -50,7 +50,7 @@ impl Log {
 
     fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<i64, LogError> {
         // Persist the new start first: a crash in between then leaves an empty log at `offset`.
-        write_offset(&self.dir, LOG_START_FILE, offset)?;
+        self.start_checkpoint.set(offset)?;
         for segment in self.segments.drain(..) {
             segment.delete(self.config.file_delete_delay())?;
         }
@@ -87,7 +87,32 @@ impl Log {
             });
         }
         if offset > self.log_start_offset {
-            write_offset(&self.dir, LOG_START_FILE, offset)?;
+            self.start_checkpoint.raise_to(offset)?;
+            self.advance_log_start(offset)?;
+        }
+        Ok(self.log_start_offset)
+    }
+
+    /// The log's persisted start offset, for DeleteRecords to raise without the partition's
+    /// lock ([`StartCheckpoint::raise_to`]) before it calls [`Log::advance_log_start`] under
+    /// it: [`Log::delete_records_before`] in two steps.
+    pub fn start_checkpoint(&self) -> std::sync::Arc<StartCheckpoint> {
+        std::sync::Arc::clone(&self.start_checkpoint)
+    }
+
+    /// Moves the log start offset up to `offset` (already persisted with
+    /// [`StartCheckpoint::raise_to`]) and deletes the segments wholly below it; an offset at or
+    /// below the current start changes nothing. Returns the new low watermark.
+    /// [`LogError::OffsetOutOfRange`] past the high watermark.
+    pub fn advance_log_start(&mut self, offset: i64) -> Result<i64, LogError> {
+        if offset > self.high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start_offset: self.log_start_offset,
+                log_end_offset: self.log_end_offset(),
+            });
+        }
+        if offset > self.log_start_offset {
             self.log_start_offset = offset;
             self.delete_segments_below_start()?;
         }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use crate::checkpoint::{
-    CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, RecoveryPoint, TMP_SUFFIX,
-    read_offset, sync_dir, write_offset,
+    CLEAN_SHUTDOWN_FILE, LOG_START_FILE, RECOVERY_POINT_FILE, RecoveryPoint, StartCheckpoint,
+    TMP_SUFFIX, read_offset, sync_dir,
 };
 use crate::error::LogError;
 use crate::log::{Log, LogConfig};
@@ -154,6 +154,7 @@ impl Log {
             dir_dirty: true,
             flushes_in_flight: 0,
             spare: Spare::new(dir),
+            start_checkpoint: StartCheckpoint::new(dir, persisted_start),
         };
         if !clean {
             // A crash leaves the active segment's reserve (up to a whole segment when it came
@@ -165,7 +166,7 @@ impl Log {
         let roll_base = first_ts.map(|ts| if ts < 0 { now_ms } else { ts.min(now_ms) });
         log.active_mut().set_roll_base_ms(roll_base);
         if persisted_start.is_some_and(|p| p != log.log_start_offset) {
-            write_offset(dir, LOG_START_FILE, log.log_start_offset)?;
+            log.start_checkpoint.set(log.log_start_offset)?;
         }
         if clean {
             sync_dir(dir)?;

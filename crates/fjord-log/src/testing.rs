@@ -18,6 +18,14 @@ pub fn spare_pending(log: &crate::Log) -> bool {
     log.spare.is_pending()
 }
 
+/// Holds `log`'s start checkpoint, as a DeleteRecords whose fsync waits for a slow disk
+/// would, until the guard is dropped: for tests of what must not wait for it.
+pub fn hold_start_checkpoint(
+    checkpoint: &crate::StartCheckpoint,
+) -> std::sync::MutexGuard<'_, Option<i64>> {
+    checkpoint.hold()
+}
+
 /// A small tmpfs mounted at a directory, to fill a disk in a test; unmounted when dropped.
 /// Mounting needs root: [`SmallDisk::mount`] returns `None` where it is not allowed.
 #[derive(Debug)]

@@ -174,6 +174,35 @@ fn delete_records_is_persisted() {
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (10, 10));
 }
 
+/// DeleteRecords in two steps, as the broker runs it: the checkpoint is raised without the
+/// partition's lock, then the start is applied. Two requests racing leave the larger start on
+/// disk whatever order their writes land in, and a crash between the steps keeps the
+/// persisted start.
+#[test]
+fn delete_records_in_two_steps_only_moves_the_persisted_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = batch(2, 0, 10).len() as u64;
+    let mut log = open(dir.path(), small_config(size * 2));
+    for _ in 0..5 {
+        append(&mut log, 2, 0);
+    }
+    let checkpoint = log.start_checkpoint();
+    checkpoint.raise_to(6).unwrap();
+    checkpoint.raise_to(4).unwrap();
+    let on_disk = || std::fs::read_to_string(dir.path().join("log-start-offset")).unwrap();
+    assert_eq!(on_disk(), "6\n");
+    assert_eq!(log.advance_log_start(4).unwrap(), 4);
+    assert_eq!(log.advance_log_start(6).unwrap(), 6);
+    assert!(matches!(
+        log.advance_log_start(11),
+        Err(LogError::OffsetOutOfRange { offset: 11, .. })
+    ));
+    checkpoint.raise_to(8).unwrap();
+    drop(log); // a crash before the second step
+    let log = open(dir.path(), small_config(size * 2));
+    assert_eq!((log.log_start_offset(), log.log_end_offset()), (8, 10));
+}
+
 #[test]
 fn truncate_to_boundaries_mid_batch_and_across_segments() {
     let dir = tempfile::tempdir().unwrap();

@@ -101,21 +101,29 @@ pub(crate) fn delete_records(
                     .push(resp.with_error_code(ResponseError::UnknownTopicOrPartition.code()));
                 continue;
             };
-            let mut st = partition.lock();
-            let target = if p.offset == -1 {
-                st.log.high_watermark()
-            } else {
-                p.offset
+            let (target, hw, start, checkpoint) = {
+                let st = partition.lock();
+                let hw = st.log.high_watermark();
+                let target = if p.offset == -1 { hw } else { p.offset };
+                (
+                    target,
+                    hw,
+                    st.log.log_start_offset(),
+                    st.log.start_checkpoint(),
+                )
             };
-            if target < 0 || target > st.log.high_watermark() {
+            if target < 0 || target > hw {
                 partitions.push(resp.with_error_code(ResponseError::OffsetOutOfRange.code()));
                 continue;
             }
-            let result = if target <= st.log.log_start_offset() {
-                Ok(st.log.log_start_offset())
+            let result = if target <= start {
+                Ok(start)
             } else {
-                // Persists the new start with an fsync.
-                crate::broker::blocking(|| st.log.delete_records_before(target))
+                // The new start is made durable (an fsync of the checkpoint and one of the
+                // directory) without the partition's lock, which every produce and fetch of
+                // the partition needs, then applied under it.
+                crate::broker::blocking(|| checkpoint.raise_to(target))
+                    .and_then(|()| partition.lock().log.advance_log_start(target))
             };
             partitions.push(match result {
                 Ok(low) => resp.with_low_watermark(low),

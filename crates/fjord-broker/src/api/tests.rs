@@ -824,3 +824,76 @@ async fn a_topic_deleted_and_created_again_starts_empty() {
     produce_t(&broker, &batch, 1).await;
     assert_eq!(again.lock().log.log_end_offset(), 1);
 }
+
+/// DeleteRecords makes the new start durable without the partition's lock: while its
+/// checkpoint write waits (held here, as a slow fsync would hold it), produce and the log's
+/// state stay available; once it is written the start moves and the answer carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_records_does_not_hold_the_partition_while_it_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(Some(&b"k"[..]), Some(&b"v"[..]), 1)],
+    ));
+    let (p, log_dir) = topic_with_batches(&broker, &batch, 5).await;
+    let checkpoint = p.lock().log.start_checkpoint();
+    let held = fjord_log::testing::hold_start_checkpoint(&checkpoint);
+    let request = RequestKind::DeleteRecords(
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(3),
+                    ]),
+            ]),
+    );
+    let deleting = {
+        let broker = Arc::clone(&broker);
+        tokio::spawn(async move {
+            let (_tx, shutdown) = tokio::sync::watch::channel(false);
+            dispatch(&context(&broker, 2, &shutdown), request).await
+        })
+    };
+    // The request is waiting for the checkpoint: produce goes through meanwhile. It runs on a
+    // thread of its own, so that a produce stuck on the partition's lock fails the test here
+    // instead of blocking this runtime.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    {
+        let (broker, batch) = (Arc::clone(&broker), batch.clone());
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(produce_t(&broker, &batch, 2));
+            let _ = done_tx.send(());
+        });
+    }
+    if done
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .is_err()
+    {
+        drop(held);
+        panic!("produce waited for the DeleteRecords fsync");
+    }
+    assert_eq!(p.lock().log.log_end_offset(), 7);
+    assert_eq!(p.lock().log.log_start_offset(), 0);
+    assert!(!deleting.is_finished());
+    drop(held);
+    let response = deleting.await.unwrap();
+    let Ok(Some(ResponseKind::DeleteRecords(r))) = response else {
+        panic!("{response:?}");
+    };
+    let part = &r.topics[0].partitions[0];
+    assert_eq!((part.error_code, part.low_watermark), (0, 3));
+    assert_eq!(p.lock().log.log_start_offset(), 3);
+    assert_eq!(
+        std::fs::read_to_string(log_dir.join("log-start-offset")).unwrap(),
+        "3\n"
+    );
+}
