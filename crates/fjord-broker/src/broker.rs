@@ -588,8 +588,17 @@ impl Broker {
                 .config
                 .data_dir
                 .join(Partition::dir_name(&topic, index));
-            drop(p);
-            if let Err(e) = std::fs::remove_dir_all(&dir) {
+            // Renamed now (so the name is free for a topic created again), removed by the
+            // log's delete thread after file.delete.delay.ms, as Kafka does.
+            let deleted = match Arc::try_unwrap(p) {
+                Ok(p) => p.into_state().log.delete(),
+                Err(p) => {
+                    let delay = p.lock().log.config().file_delete_delay();
+                    drop(p);
+                    fjord_log::delete_dir(&dir, delay)
+                }
+            };
+            if let Err(e) = deleted {
                 tracing::warn!(dir = %dir.display(), error = %e, "could not remove deleted partition");
             }
         }
@@ -629,13 +638,18 @@ impl Broker {
     }
 
     /// Deletes partition directories that the metadata does not name (left by a crash between
-    /// a topic deletion's metadata record and the removal of its files).
+    /// a topic deletion's metadata record and the removal of its files), and hands deleted
+    /// topics' renamed directories to the log's delete thread.
     fn remove_stray_dirs(&self) {
         let Ok(entries) = std::fs::read_dir(&self.config.data_dir) else {
             return;
         };
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
         for entry in entries.flatten() {
+            // A deleted topic's partition, renamed before a stop cut its delay short.
+            if fjord_log::remove_if_deleted(&entry.path()) {
+                continue;
+            }
             let name = entry.file_name().to_string_lossy().to_string();
             let Some((topic, idx)) = name.rsplit_once('-') else {
                 continue;

@@ -586,13 +586,34 @@ impl Log {
         write_marker(&self.dir, CLEAN_SHUTDOWN_FILE)
     }
 
-    /// Removes the directory and everything in it.
+    /// Deletes the log: its directory is renamed at once (`<dir>.<nanos>.deleted`), so a
+    /// topic created again under the same name starts in a new, empty one, and removed with
+    /// everything in it on the "fjord-delete" thread after `file.delete.delay.ms`, as Kafka
+    /// does. Removing gigabytes frees their blocks, which waits for the disk where the file
+    /// system discards them (0.75 s per written GiB on this project's VM); the caller is
+    /// answering a DeleteTopics request.
     pub fn delete(self) -> Result<(), LogError> {
         let dir = self.dir.clone();
+        let delay = self.config.file_delete_delay();
         // Waits for a spare being made, which would otherwise add files to the directory
-        // while it is removed.
+        // while it is renamed.
         self.spare.close()?;
         drop(self);
-        std::fs::remove_dir_all(&dir).map_err(LogError::io("remove", &dir))
+        delete_dir(&dir, delay)
     }
+}
+
+/// Renames the partition directory `dir` to `<dir>.<nanos>.deleted` and has the "fjord-delete"
+/// thread remove it with everything in it after `delay` (see [`Log::delete`]; for a directory
+/// whose log could not be closed first, because a request still held it).
+pub fn delete_dir(dir: &Path, delay: std::time::Duration) -> Result<(), LogError> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mut to = dir.as_os_str().to_os_string();
+    to.push(format!(".{nanos}{}", crate::segment::DELETED_SUFFIX));
+    let to = PathBuf::from(to);
+    std::fs::rename(dir, &to).map_err(LogError::io("rename", dir))?;
+    crate::io::remove_in_background(vec![to], delay);
+    Ok(())
 }

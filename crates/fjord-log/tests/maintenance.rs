@@ -327,11 +327,36 @@ fn high_watermark_is_clamped() {
 fn delete_removes_the_directory() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("topic-0");
+    let renamed = || {
+        files(dir.path())
+            .into_iter()
+            .filter(|n| n.starts_with("topic-0.") && n.ends_with(".deleted"))
+            .collect::<Vec<_>>()
+    };
+    // Kafka's default delay: renamed at once, removed a minute later.
     let mut log = open(&path, LogConfig::default());
     append(&mut log, 1, 0);
     assert_eq!(log.dir(), path);
     log.delete().unwrap();
     assert!(!path.exists());
+    assert_eq!(renamed().len(), 1);
+    // A log at the same path starts empty while the old one waits.
+    let mut log = open(&path, LogConfig::default());
+    assert_eq!(log.log_end_offset(), 0);
+    append(&mut log, 1, 0);
+    // No delay: removed by the background thread.
+    log.set_config(LogConfig {
+        file_delete_delay_ms: 0,
+        ..LogConfig::default()
+    });
+    log.delete().unwrap();
+    assert!(!path.exists());
+    wait_for("the second directory's removal", || renamed().len() == 1);
+    // What a stop left renamed is handed over at start.
+    let left = dir.path().join(&renamed()[0]);
+    assert!(fjord_log::remove_if_deleted(&left));
+    assert!(!fjord_log::remove_if_deleted(dir.path()));
+    wait_for("the first directory's removal", || renamed().is_empty());
 }
 
 #[test]

@@ -309,8 +309,9 @@ fn index_pointing_past_the_end_is_rebuilt() {
 
 #[test]
 fn empty_dir_starts_at_persisted_log_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("t-0");
+    let log = Log::open(&dir, LogConfig::default(), 0).unwrap();
     assert_eq!(
         (
             log.log_start_offset(),
@@ -319,14 +320,14 @@ fn empty_dir_starts_at_persisted_log_start() {
         ),
         (0, 0, 1)
     );
-    assert!(dir.path().join("00000000000000000000.log").exists());
+    assert!(dir.as_path().join("00000000000000000000.log").exists());
     log.delete().unwrap();
-    std::fs::create_dir(dir.path()).unwrap();
-    std::fs::write(dir.path().join("log-start-offset"), "42\n").unwrap();
-    let mut log = Log::open(dir.path(), LogConfig::default(), 0).unwrap();
+    std::fs::create_dir(dir.as_path()).unwrap();
+    std::fs::write(dir.as_path().join("log-start-offset"), "42\n").unwrap();
+    let mut log = Log::open(dir.as_path(), LogConfig::default(), 0).unwrap();
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (42, 42));
     assert_eq!(append(&mut log, 1, 0).first_offset, 42);
-    assert!(dir.path().join("00000000000000000042.log").exists());
+    assert!(dir.as_path().join("00000000000000000042.log").exists());
 }
 
 #[test]

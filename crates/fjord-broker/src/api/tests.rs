@@ -817,6 +817,13 @@ async fn a_topic_deleted_and_created_again_starts_empty() {
     broker.delete_topic("t").await.unwrap();
     assert!(broker.partition("t", 0).is_none());
     assert!(!dir.path().join("t-0").exists());
+    // Renamed at once, removed after file.delete.delay.ms (a minute by default).
+    let renamed = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("t-0.") && n.ends_with(".deleted"))
+        .count();
+    assert_eq!(renamed, 1);
     let again = create_t(&broker, Default::default()).await;
     assert_ne!(again.topic_id, old_id);
     assert_eq!(again.lock().log.log_end_offset(), 0);
