@@ -327,37 +327,61 @@ pub(crate) fn prepare_spare_in_background(spare: &Arc<crate::spare::Spare>, rese
 }
 
 /// Removes `paths` (files, or directories with everything in them) on the "fjord-delete"
-/// thread once `delay` has passed (see `Segment::delete` and `Log::delete`): where the file system discards freed blocks (`-o discard`), removing a
-/// written 1 GiB segment took 0.75 s on this project's VM, and a retention pass holds the
-/// partition's lock. Done here when no thread could be started. A process that stops first
-/// leaves the files for the next open to hand over again (their names end in
-/// `crate::segment::DELETED_SUFFIX`).
+/// thread once `delay` has passed (see `Segment::delete` and `Log::delete`): where the file
+/// system discards freed blocks (`-o discard`), removing a written 1 GiB segment took 0.75 s on
+/// this project's VM, and a retention pass holds the partition's lock. Done here when no thread
+/// could be started. A process that stops first leaves the files for the next open to hand
+/// over again (their names end in `crate::segment::DELETED_SUFFIX`).
 pub(crate) fn remove_in_background(paths: Vec<PathBuf>, delay: Duration) {
-    static QUEUE: OnceLock<Option<Sender<Removal>>> = OnceLock::new();
-    let queue = QUEUE.get_or_init(|| {
-        let (tx, rx) = channel();
-        std::thread::Builder::new()
-            .name("fjord-delete".into())
-            .spawn(move || remove_when_due(&rx))
-            .ok()
-            .map(|_| tx)
-    });
-    let job = (Instant::now() + delay, paths);
-    let unsent = match queue {
+    let job = Removal::Later(Instant::now() + delay, paths);
+    let unsent = match delete_queue() {
         Some(tx) => tx.send(job).err().map(|e| e.0),
         None => Some(job),
     };
-    if let Some((_, paths)) = unsent {
+    if let Some(Removal::Later(_, paths)) = unsent {
         paths.iter().for_each(|p| remove_logged(p));
     }
 }
 
-/// Files to remove, and when.
-type Removal = (Instant, Vec<PathBuf>);
+/// A disk is full: has the "fjord-delete" thread remove everything it holds now, whatever its
+/// delay, and waits (at most `wait`) until it has. True if there was anything to remove.
+pub(crate) fn remove_deleted_now(wait: Duration) -> bool {
+    let Some(tx) = delete_queue() else {
+        return false;
+    };
+    let (done_tx, done) = channel();
+    if tx.send(Removal::Now(done_tx)).is_err() {
+        return false;
+    }
+    done.recv_timeout(wait).unwrap_or(false)
+}
+
+/// The "fjord-delete" thread's queue, started on first use; `None` if it could not be.
+fn delete_queue() -> Option<&'static Sender<Removal>> {
+    static QUEUE: OnceLock<Option<Sender<Removal>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = channel();
+            std::thread::Builder::new()
+                .name("fjord-delete".into())
+                .spawn(move || remove_when_due(&rx))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// Work for the "fjord-delete" thread.
+enum Removal {
+    /// Remove these paths at that time.
+    Later(Instant, Vec<PathBuf>),
+    /// Remove everything pending now, then say whether there was anything.
+    Now(Sender<bool>),
+}
 
 /// The "fjord-delete" thread: removes each job's files when it is due.
 fn remove_when_due(jobs: &Receiver<Removal>) {
-    let mut pending: Vec<Removal> = Vec::new();
+    let mut pending: Vec<(Instant, Vec<PathBuf>)> = Vec::new();
     loop {
         let now = Instant::now();
         pending.retain(|(due, paths)| {
@@ -372,7 +396,14 @@ fn remove_when_due(jobs: &Receiver<Removal>) {
             None => jobs.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok(job) => pending.push(job),
+            Ok(Removal::Later(due, paths)) => pending.push((due, paths)),
+            Ok(Removal::Now(done)) => {
+                let any = !pending.is_empty();
+                for (_, paths) in pending.drain(..) {
+                    paths.iter().for_each(|p| remove_logged(p));
+                }
+                let _ = done.send(any);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }

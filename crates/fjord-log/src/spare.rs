@@ -76,7 +76,7 @@ pub(crate) fn device_of(path: &Path) -> u64 {
 }
 
 /// An append found the disk `dev` full: removes every ready spare on it (a spare is made again
-/// when there is room), counts the call so that the disk's active segments free their
+/// when there is room) and every deleted file still waiting for its delay, counts the call so that the disk's active segments free their
 /// reserves at their next append, and says whether any blocks were freed here, which makes a
 /// retry worth it.
 pub(crate) fn give_back_space(dev: u64) -> bool {
@@ -100,7 +100,9 @@ pub(crate) fn give_back_space(dev: u64) -> bool {
     for spare in spares {
         freed |= spare.give_back();
     }
-    freed
+    // Deleted segments and topics waiting out `file.delete.delay.ms` (on any disk: removing
+    // them early only shortens the delay) go now; bounded, as the caller holds a partition.
+    freed | crate::io::remove_deleted_now(std::time::Duration::from_secs(5))
 }
 
 #[derive(Debug)]

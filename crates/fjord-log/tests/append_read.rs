@@ -648,8 +648,8 @@ fn a_fast_segment_gets_its_successor_allocated_ahead_of_the_roll() {
 
 /// A nearly full disk (docs/design.md §8): a spare is made only while at least as much again
 /// stays free, and an append that finds the disk full takes back the blocks of the spares on
-/// it, then tries once more; the disk's other segments free their reserves at their next
-/// append. Needs a tmpfs (root); where mounting is not allowed the test says so and passes
+/// it and of deleted data waiting out its delay, then tries once more; the disk's other
+/// segments free their reserves at their next append. Needs a tmpfs (root); where mounting is not allowed the test says so and passes
 /// without checking anything.
 #[test]
 fn a_full_disk_takes_back_the_blocks_spares_and_reserves_hold() {
@@ -688,13 +688,29 @@ fn a_full_disk_takes_back_the_blocks_spares_and_reserves_hold() {
     let hot_active = segment_files(&hot_dir).pop().unwrap();
     assert!(allocated(&hot_active) > len_of(&hot_active) + (4 << 20));
 
-    // Another partition fills the disk, and past what was free: its append that meets the
-    // full disk takes the spare's blocks and succeeds. Its own spare (a whole 1 GiB segment
-    // at its rate) is refused: too little free space.
+    // A deleted partition of 96 MiB waits out file.delete.delay.ms (a minute) renamed.
+    let gone_dir = mount_point.path().join("gone-0");
+    let mut gone = open(&gone_dir, small_config(256 << 20));
+    for _ in 0..96 {
+        append_bytes(&mut gone, mib(), 0);
+    }
+    gone.delete().unwrap();
+    let renamed = || {
+        files(mount_point.path())
+            .into_iter()
+            .filter(|n| n.starts_with("gone-0.") && n.ends_with(".deleted"))
+            .count()
+    };
+    assert_eq!(renamed(), 1);
+
+    // Another partition fills the disk, and 300 MiB past what was free: its append that meets
+    // the full disk takes the spare's 256 MiB and the deleted partition's blocks, and
+    // succeeds. Its own spare (a whole 1 GiB segment at its rate) is refused: too little free
+    // space.
     let mut cold = open(&cold_dir, small_config(1 << 30));
     let free = disk.available();
     let mut written = 0u64;
-    while written < free + (128 << 20) {
+    while written < free + (300 << 20) {
         append_bytes(&mut cold, mib(), 0);
         written += 1 << 20;
     }
@@ -703,6 +719,7 @@ fn a_full_disk_takes_back_the_blocks_spares_and_reserves_hold() {
         "the hot partition's spare was given back"
     );
     assert!(!hot_dir.join("spare.log").exists());
+    assert_eq!(renamed(), 0, "the deleted partition went before its delay");
     wait_for("the cold partition's request", || !spare_pending(&cold));
     assert!(!spare_ready(&cold) && !cold_dir.join("spare.log").exists());
 
