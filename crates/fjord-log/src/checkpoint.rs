@@ -119,16 +119,11 @@ impl StartCheckpoint {
     /// Durably records `offset` as the log start offset, unless the file already holds as
     /// much. The first half of DeleteRecords; the second is `Log::advance_log_start`.
     pub fn raise_to(&self, offset: i64) -> Result<(), LogError> {
-        let mut persisted = self
-            .persisted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut persisted = self.hold();
         if persisted.is_some_and(|p| p >= offset) {
             return Ok(());
         }
-        write_offset(&self.dir, LOG_START_FILE, offset)?;
-        *persisted = Some(offset);
-        Ok(())
+        self.write(&mut persisted, offset)
     }
 
     /// The write lock, held (see `testing::hold_start_checkpoint`).
@@ -140,10 +135,10 @@ impl StartCheckpoint {
 
     /// Durably records `offset`, also when it is lower (a truncation below the start).
     pub(crate) fn set(&self, offset: i64) -> Result<(), LogError> {
-        let mut persisted = self
-            .persisted
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        self.write(&mut self.hold(), offset)
+    }
+
+    fn write(&self, persisted: &mut Option<i64>, offset: i64) -> Result<(), LogError> {
         write_offset(&self.dir, LOG_START_FILE, offset)?;
         *persisted = Some(offset);
         Ok(())

@@ -123,4 +123,9 @@ impl LogError {
         let path = path.to_path_buf();
         move |source| LogError::Io { op, path, source }
     }
+
+    /// Whether this is a write that found its disk full (`ENOSPC`).
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, LogError::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC))
+    }
 }

@@ -108,6 +108,9 @@ pub struct Log {
     pub(crate) spare: Arc<Spare>,
     /// The persisted log start offset (see [`Log::start_checkpoint`]).
     pub(crate) start_checkpoint: Arc<crate::checkpoint::StartCheckpoint>,
+    /// [`crate::spare::space_calls_now`] when the log last looked (see
+    /// [`Log::free_reserve_if_disk_filled`]).
+    pub(crate) space_calls_seen: (u64, u64),
 }
 
 impl Log {
@@ -273,8 +276,18 @@ impl Log {
             parts.push(&batches[pos + PATCHED_PREFIX..pos + h.total_len()]);
             pos += h.total_len();
         }
-        self.active_mut()
-            .append(&parts, batches.len() as u64, &assigned, interval, now_ms)?;
+        let len = batches.len() as u64;
+        match self
+            .active_mut()
+            .append(&parts, len, &assigned, interval, now_ms)
+        {
+            // Spares' and deleted data's blocks were freed: once more.
+            Err(e) if e.is_disk_full() && crate::spare::give_back_space(self.spare.dev()) => self
+                .active_mut()
+                .append(&parts, len, &assigned, interval, now_ms)?,
+            appended => appended?,
+        }
+        self.free_reserve_if_disk_filled();
         self.unflushed += records;
         self.request_spare(now_ms);
         Ok(AppendInfo {
@@ -313,6 +326,22 @@ impl Log {
             .min(self.config.segment_bytes);
         if reserve >= SPARE_MIN {
             self.spare.request(reserve);
+        }
+    }
+
+    /// An append on this log's disk found it full since the log last looked
+    /// ([`crate::spare::space_calls_on`]): the active segment frees the blocks it holds past its
+    /// end, here under the partition's lock, as the next append would write over them, and
+    /// asks for no more. The global count is checked first, so the common case costs one
+    /// atomic load.
+    fn free_reserve_if_disk_filled(&mut self) {
+        if crate::spare::space_calls() == self.space_calls_seen.0 {
+            return;
+        }
+        let seen = self.space_calls_seen;
+        self.space_calls_seen = crate::spare::space_calls_now(self.spare.dev());
+        if self.space_calls_seen.1 != seen.1 {
+            self.active_mut().release_reservation();
         }
     }
 

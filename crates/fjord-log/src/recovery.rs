@@ -10,8 +10,8 @@ use crate::checkpoint::{
 use crate::error::LogError;
 use crate::log::{Log, LogConfig};
 use crate::segment::{
-    DELETED_SUFFIX, INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, delete_segment_files,
-    parse_file_name, remove_if_exists,
+    INDEX_EXT, LOG_EXT, Segment, TIME_INDEX_EXT, delete_segment_files, parse_file_name,
+    remove_if_exists,
 };
 use crate::spare::Spare;
 
@@ -21,7 +21,6 @@ use crate::spare::Spare;
 fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
-    let mut deleted = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(LogError::io("read dir", dir))? {
         let entry = entry.map_err(LogError::io("read dir", dir))?;
         let name = entry.file_name();
@@ -33,8 +32,9 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             remove_if_exists(&entry.path())?;
             continue;
         }
-        if name.ends_with(DELETED_SUFFIX) {
-            deleted.push(entry.path());
+        // Segments deleted before a stop or crash, whose delay has passed or does not matter
+        // now: removed on the background thread.
+        if crate::io::remove_if_deleted(&entry.path()) {
             continue;
         }
         match parse_file_name(name) {
@@ -45,8 +45,6 @@ fn scan_dir(dir: &Path) -> Result<Vec<i64>, LogError> {
             _ => {}
         }
     }
-    // Segments deleted before a stop or crash, whose delay has passed or does not matter now.
-    crate::io::remove_in_background(deleted, std::time::Duration::ZERO);
     bases.sort_unstable();
     for (base, path) in indexes {
         if bases.binary_search(&base).is_err() {
@@ -135,6 +133,8 @@ impl Log {
         if clean {
             remove_if_exists(&marker)?;
         }
+        let spare = Spare::new(dir);
+        let space_calls_seen = crate::spare::space_calls_now(spare.dev());
         let mut log = Log {
             dir: dir.to_path_buf(),
             config,
@@ -153,8 +153,9 @@ impl Log {
             unflushed: 0,
             dir_dirty: true,
             flushes_in_flight: 0,
-            spare: Spare::new(dir),
+            spare,
             start_checkpoint: StartCheckpoint::new(dir, persisted_start),
+            space_calls_seen,
         };
         if !clean {
             // A crash leaves the active segment's reserve (up to a whole segment when it came

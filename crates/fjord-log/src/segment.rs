@@ -167,14 +167,6 @@ struct RecentBatch {
     len: u64,
 }
 
-/// [`crate::spare::space_calls`] and [`crate::spare::space_calls_on`] `dev`.
-fn space_calls_now(dev: u64) -> (u64, u64) {
-    (
-        crate::spare::space_calls(),
-        crate::spare::space_calls_on(dev),
-    )
-}
-
 /// A segment of the log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -196,12 +188,6 @@ pub(crate) struct Segment {
     reserved_to: u64,
     /// Made from a spare, with its blocks allocated ahead (see [`crate::spare`]).
     from_spare: bool,
-    /// [`crate::spare::space_calls`] when the segment last looked, and
-    /// [`crate::spare::space_calls_on`] its disk: a change of the second means an append found
-    /// the disk full, and the segment frees its reserve.
-    space_calls_seen: (u64, u64),
-    /// Device number of its disk.
-    dev: u64,
     /// The last batches appended, oldest first, the last one ending at `size` (empty after
     /// open, recovery and truncation; see [`Segment::tail_range`]).
     recent: VecDeque<RecentBatch>,
@@ -246,14 +232,11 @@ impl Segment {
         reserved: u64,
     ) -> Result<Self, LogError> {
         let file = Arc::new(file);
-        let dev = crate::spare::device_of(dir);
         Ok(Segment {
             base_offset: base,
             reservation: Arc::new(Reservation::new(Arc::clone(&file))),
             reserved_to: reserved,
             from_spare: reserved > 0,
-            space_calls_seen: space_calls_now(dev),
-            dev,
             file,
             size: 0,
             offset_index: IndexFile::create(dir.join(file_name(base, INDEX_EXT)))?,
@@ -295,14 +278,11 @@ impl Segment {
     pub fn open(dir: &Path, base: i64) -> Result<Self, LogError> {
         let log_path = dir.join(file_name(base, LOG_EXT));
         let file = Arc::new(open_rw(&log_path, false)?);
-        let dev = crate::spare::device_of(dir);
         Ok(Segment {
             base_offset: base,
             reservation: Arc::new(Reservation::new(Arc::clone(&file))),
             reserved_to: 0,
             from_spare: false,
-            space_calls_seen: space_calls_now(dev),
-            dev,
             file,
             size: 0,
             offset_index: IndexFile::open(dir.join(file_name(base, INDEX_EXT)))?,
@@ -493,14 +473,7 @@ impl Segment {
         now_ms: i64,
     ) -> Result<(), LogError> {
         let start = self.size;
-        let mut written = crate::io::write_all_vectored_at(&self.file, parts, start);
-        if matches!(&written, Err(e) if e.raw_os_error() == Some(libc::ENOSPC))
-            && crate::spare::give_back_space(self.dev)
-        {
-            // Spares' blocks were freed: once more, over whatever part was written.
-            written = crate::io::write_all_vectored_at(&self.file, parts, start);
-        }
-        if let Err(e) = written {
+        if let Err(e) = crate::io::write_all_vectored_at(&self.file, parts, start) {
             // Best effort: do not leave a partial batch behind.
             let _ = self.file.set_len(start);
             return Err(LogError::io("write", &self.log_path)(e));
@@ -533,15 +506,6 @@ impl Segment {
             crate::io::start_writeback_in_background(&self.file, from, len);
         }
         self.reserve_ahead();
-        if crate::spare::space_calls() != self.space_calls_seen.0 {
-            let (seen, now) = (self.space_calls_seen, space_calls_now(self.dev));
-            self.space_calls_seen = now;
-            if now.1 != seen.1 {
-                // The disk filled up: the blocks held ahead go back (under this partition's
-                // lock, as the next append would write over them), and no more are asked for.
-                self.release_reservation();
-            }
-        }
         self.roll_base_ms.get_or_insert(now_ms);
         // The batches are written and will be acknowledged. The indexes only speed up lookups
         // and are checked and rebuilt at open, so a failed index write (a full disk) must not

@@ -60,17 +60,23 @@ pub(crate) fn space_calls() -> u64 {
     SPACE_CALLS.load(Ordering::Relaxed)
 }
 
-/// How many times an append has found the disk `dev` full. A segment on it that sees the count
-/// change frees the blocks it holds past its end (see `Segment::append`): those are the only
-/// ones not freed by [`give_back_space`], as the append that would write over them holds its
-/// own partition's lock.
+/// How many times an append has found the disk `dev` full. A log on it that sees the count
+/// change frees the blocks its active segment holds past its end (see
+/// `Log::free_reserve_if_disk_filled`): those are the only ones not freed by
+/// [`give_back_space`], as the append that would write over them holds its own partition's
+/// lock.
 pub(crate) fn space_calls_on(dev: u64) -> u64 {
     let full = FULL_DISKS.lock().unwrap_or_else(PoisonError::into_inner);
     full.iter().find(|(d, _)| *d == dev).map_or(0, |(_, n)| *n)
 }
 
+/// [`space_calls`] and [`space_calls_on`] `dev`, read together.
+pub(crate) fn space_calls_now(dev: u64) -> (u64, u64) {
+    (space_calls(), space_calls_on(dev))
+}
+
 /// The device number of the file system holding `path` (0 when it cannot be read).
-pub(crate) fn device_of(path: &Path) -> u64 {
+fn device_of(path: &Path) -> u64 {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata(path).map_or(0, |m| m.dev())
 }
@@ -145,6 +151,11 @@ impl Spare {
 
     fn paths(dir: &Path) -> [(PathBuf, &'static str); 3] {
         [LOG_EXT, INDEX_EXT, TIME_INDEX_EXT].map(|ext| (dir.join(format!("{STEM}.{ext}")), ext))
+    }
+
+    /// Device number of the disk the partition is on.
+    pub(crate) fn dev(&self) -> u64 {
+        self.dev
     }
 
     /// Removes spare files a crash left in `dir`.

@@ -121,9 +121,12 @@ pub(crate) fn delete_records(
             } else {
                 // The new start is made durable (an fsync of the checkpoint and one of the
                 // directory) without the partition's lock, which every produce and fetch of
-                // the partition needs, then applied under it.
-                crate::broker::blocking(|| checkpoint.raise_to(target))
-                    .and_then(|()| partition.lock().log.advance_log_start(target))
+                // the partition needs, then applied under it (renaming deleted segments' files,
+                // also off the runtime).
+                crate::broker::blocking(|| {
+                    checkpoint.raise_to(target)?;
+                    partition.lock().log.advance_log_start(target)
+                })
             };
             partitions.push(match result {
                 Ok(low) => resp.with_low_watermark(low),
