@@ -120,6 +120,33 @@ def test_deleted_topic_stays_deleted_after_restart(broker_factory, tmp_path):
     assert topic not in ck_admin(b2.bootstrap).list_topics(timeout=10).topics
 
 
+def test_deleted_data_waits_out_file_delete_delay_renamed(broker_factory, tmp_path):
+    """Retention and DeleteTopics rename what they delete (`.deleted`) and remove it after
+    file.delete.delay.ms, as Kafka does; a restart removes what a stop left renamed."""
+    data = tmp_path / "delayed"
+    b = broker_factory(data_dir=data, name="first", overrides={"log.retention.check.interval.ms": "200"})
+    admin = ck_admin(b.bootstrap)
+    topic = ck_create_topic(
+        admin,
+        unique_topic("delay"),
+        config={"segment.bytes": "2048", "retention.ms": "1000", "file.delete.delay.ms": "600000"},
+    )
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    entries = admin.describe_configs([res], request_timeout=15)[res].result(timeout=15)
+    assert entries["file.delete.delay.ms"].value == "600000"
+    ck_produce(b.bootstrap, topic, [{"value": b"d" * 200} for _ in range(30)], **{"linger.ms": 0})
+    partition_dir = data / f"{topic}-0"
+    wait_for(lambda: list(partition_dir.glob("*.log.deleted")), timeout=30, what="retention to rename segments")
+    admin.delete_topics([topic], operation_timeout=15)[topic].result(timeout=15)
+    renamed = wait_for(lambda: list(data.glob(f"{topic}-0.*.deleted")), what="the partition directory renamed")
+    assert not partition_dir.exists() and len(renamed) == 1
+    assert b.stop() == 0
+
+    b2 = broker_factory(data_dir=data, name="second")
+    wait_for(lambda: not list(data.glob(f"{topic}-0.*.deleted")), what="the renamed directory removed at start")
+    assert b2.stop() == 0
+
+
 def test_overrides_num_partitions_and_segment_bytes(broker_factory):
     b = broker_factory(overrides={"num.partitions": "3", "log.segment.bytes": "1048576"})
     admin = ck_admin(b.bootstrap)
