@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::anyhow;
-use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::batch::{BatchQueue, Records};
 use super::report::{Json, MB, kafka_time, per_sec};
 use super::{CommonArgs, Output};
 use crate::client::{self, ToolContext};
@@ -163,47 +163,44 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let idle_limit = Duration::from_millis(args.timeout);
     let interval = args.common.interval();
+    let mut source = match &args.group {
+        Some(_) => Records::Poll(&consumer),
+        None => Records::Batch(BatchQueue::new(&consumer)?),
+    };
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut first: Option<Instant> = None;
     let mut last = start;
     let (mut window_start, mut window_records, mut window_bytes) = (start, 0u64, 0u64);
     let mut timed_out = false;
     while records < args.messages && !stop.stopped() {
-        let got = match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => {
-                let size = m.payload_len() + m.key().map_or(0, <[u8]>::len);
-                records += 1;
-                bytes += size as u64;
-                window_records += 1;
-                window_bytes += size as u64;
-                last = Instant::now();
-                first.get_or_insert(last);
-                true
-            }
-            Some(Err(e)) => {
-                eprintln!("WARN {e}");
-                false
-            }
-            None => false,
-        };
-        // Clock checks every 1024 records, and whenever a poll came back empty.
-        if !got || records.is_multiple_of(1024) {
-            let now = Instant::now();
-            if now - last >= idle_limit {
-                timed_out = true;
-                break;
-            }
-            if now - window_start >= interval {
-                let e = now - window_start;
-                eprintln!(
-                    "{records} records consumed, {:.1} records/sec ({:.2} MB/sec)",
-                    per_sec(window_records as f64, e),
-                    per_sec(window_bytes as f64, e) / MB
-                );
-                (window_start, window_records, window_bytes) = (now, 0, 0);
-            }
+        let batch = source.next(Duration::from_millis(100), args.messages - records)?;
+        for e in &batch.errors {
+            eprintln!("WARN {e}");
+        }
+        // One clock read per batch: the time its last record arrived.
+        let now = Instant::now();
+        if batch.records > 0 {
+            records += batch.records;
+            bytes += batch.bytes;
+            window_records += batch.records;
+            window_bytes += batch.bytes;
+            last = now;
+            first.get_or_insert(now);
+        } else if now - last >= idle_limit {
+            timed_out = true;
+            break;
+        }
+        if now - window_start >= interval {
+            let e = now - window_start;
+            eprintln!(
+                "{records} records consumed, {:.1} records/sec ({:.2} MB/sec)",
+                per_sec(window_records as f64, e),
+                per_sec(window_bytes as f64, e) / MB
+            );
+            (window_start, window_records, window_bytes) = (now, 0, 0);
         }
     }
+    drop(source);
     if timed_out {
         eprintln!(
             "WARNING: Exiting before consuming the expected number of messages: timeout ({} ms) exceeded. You can use the --timeout option to increase the timeout.",

@@ -14,6 +14,7 @@
 //! into a log-linear [`histogram::Histogram`]. Progress lines come every
 //! `--reporting-interval` ms (5 s).
 
+mod batch;
 mod consume;
 mod e2e;
 mod histogram;

@@ -1,0 +1,159 @@
+//! Where `fjord perf consume` takes its records from, a batch at a time.
+//!
+//! rust-rdkafka hands out one record per `poll`, and each poll costs librdkafka a queue lock,
+//! a condition-variable wake-up and three or four clock reads (its `max.poll.interval.ms` and
+//! poll-idle accounting), plus an allocation on the Rust side. With 1 KiB records that was a
+//! fifth of the consuming thread and made the tool, not the broker, the limit. Without a
+//! group nothing on the consumer queue needs rust-rdkafka's event handling (no rebalances, no
+//! commits), so [`Records::Batch`] takes up to a thousand records per call with
+//! `rd_kafka_consume_batch_queue`, which is what librdkafka's own `rdkafka_performance -C`
+//! does through its callback API. With a group, rebalance events must reach rust-rdkafka, so
+//! [`Records::Poll`] keeps polling, but drains what is queued before it looks at the clock.
+
+#![allow(unsafe_code)]
+
+use std::ffi::CStr;
+use std::marker::PhantomData;
+use std::os::raw::c_int;
+use std::ptr::{self, NonNull};
+use std::time::Duration;
+
+use anyhow::anyhow;
+use rdkafka::Message;
+use rdkafka::bindings as rdsys;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+
+/// The most records taken in one call.
+pub const MAX_BATCH: usize = 1024;
+
+/// What one call returned.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// Records received.
+    pub records: u64,
+    /// Their keys and values, in bytes (as Kafka's tool counts).
+    pub bytes: u64,
+    /// Errors the consumer reported in place of records.
+    pub errors: Vec<String>,
+}
+
+/// A consumer's records, by polling or in batches.
+pub enum Records<'a, C: ConsumerContext> {
+    /// One `poll` per record (group members, whose rebalances rust-rdkafka must see).
+    Poll(&'a BaseConsumer<C>),
+    /// `rd_kafka_consume_batch_queue` on the consumer queue (assigned partitions only).
+    Batch(BatchQueue<'a, C>),
+}
+
+impl<C: ConsumerContext> Records<'_, C> {
+    /// Waits up to `timeout` for records and returns at most `max` (and at most
+    /// [`MAX_BATCH`]): those already queued when the first arrives.
+    pub fn next(&mut self, timeout: Duration, max: u64) -> anyhow::Result<Batch> {
+        let max = usize::try_from(max).unwrap_or(MAX_BATCH).min(MAX_BATCH);
+        match self {
+            Records::Poll(consumer) => Ok(poll_batch(consumer, timeout, max)),
+            Records::Batch(queue) => queue.next(timeout, max),
+        }
+    }
+}
+
+fn poll_batch<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    timeout: Duration,
+    max: usize,
+) -> Batch {
+    let mut batch = Batch::default();
+    let mut wait = timeout;
+    while (batch.records as usize) < max {
+        match consumer.poll(wait) {
+            Some(Ok(m)) => {
+                batch.records += 1;
+                batch.bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+            }
+            Some(Err(e)) => {
+                batch.errors.push(e.to_string());
+                break;
+            }
+            None => break,
+        }
+        wait = Duration::ZERO;
+    }
+    batch
+}
+
+/// librdkafka's consumer queue of one consumer, read with `rd_kafka_consume_batch_queue`.
+pub struct BatchQueue<'a, C: ConsumerContext> {
+    /// The consumer whose client the queue belongs to: borrowed, so that it outlives the queue.
+    consumer: PhantomData<&'a BaseConsumer<C>>,
+    /// Our reference to the queue (`rd_kafka_queue_get_consumer`), released on drop.
+    queue: NonNull<rdsys::rd_kafka_queue_t>,
+    /// Where librdkafka writes the messages of one call.
+    slots: Vec<*mut rdsys::rd_kafka_message_t>,
+}
+
+impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
+    /// The consumer queue of `consumer`, which must have a `group.id` (rust-rdkafka then
+    /// forwards the main queue to it) and must only ever be assigned partitions, never
+    /// subscribe: rebalance and commit events taken from this queue would not reach
+    /// rust-rdkafka.
+    pub fn new(consumer: &'a BaseConsumer<C>) -> anyhow::Result<Self> {
+        // SAFETY: `native_ptr` is the live client handle of `consumer`, which the borrow
+        // keeps alive for as long as this queue; the call returns a new reference (or null
+        // for a client that is not a consumer), which `drop` releases.
+        let raw = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+        let queue = NonNull::new(raw).ok_or_else(|| anyhow!("librdkafka has no consumer queue"))?;
+        Ok(BatchQueue {
+            consumer: PhantomData,
+            queue,
+            slots: vec![ptr::null_mut(); MAX_BATCH],
+        })
+    }
+
+    fn next(&mut self, timeout: Duration, max: usize) -> anyhow::Result<Batch> {
+        let max = max.min(self.slots.len());
+        let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
+        // SAFETY: the queue reference is ours and its client alive (see `new`); `slots` has
+        // room for `max` pointers, and librdkafka writes at most that many.
+        let n = unsafe {
+            rdsys::rd_kafka_consume_batch_queue(
+                self.queue.as_ptr(),
+                timeout_ms,
+                self.slots.as_mut_ptr(),
+                max,
+            )
+        };
+        // -1 only for a queue that is not a consumer's; nothing was returned then.
+        let n = usize::try_from(n)
+            .map_err(|_| anyhow!("rd_kafka_consume_batch_queue refused the consumer queue"))?;
+        let mut batch = Batch::default();
+        for &message in &self.slots[..n.min(max)] {
+            // SAFETY: librdkafka filled the first `n` slots with messages that are now ours:
+            // each is valid until `rd_kafka_message_destroy`, called once below.
+            unsafe {
+                let m = &*message;
+                if m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let value = if m.payload.is_null() { 0 } else { m.len };
+                    let key = if m.key.is_null() { 0 } else { m.key_len };
+                    batch.records += 1;
+                    batch.bytes += (value + key) as u64;
+                } else {
+                    let text = rdsys::rd_kafka_message_errstr(message);
+                    batch.errors.push(if text.is_null() {
+                        format!("consumer error {:?}", m.err)
+                    } else {
+                        CStr::from_ptr(text).to_string_lossy().into_owned()
+                    });
+                }
+                rdsys::rd_kafka_message_destroy(message);
+            }
+        }
+        Ok(batch)
+    }
+}
+
+impl<C: ConsumerContext> Drop for BatchQueue<'_, C> {
+    fn drop(&mut self) {
+        // SAFETY: releases the one reference `new` took; the pointer is not used again.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.queue.as_ptr()) };
+    }
+}
