@@ -1,14 +1,17 @@
-//! Where `fjord perf consume` takes its records from, a batch at a time.
+//! Where `fjord perf consume` and `fjord perf e2e` take their records from, a batch at a time.
 //!
 //! rust-rdkafka hands out one record per `poll`, and each poll costs librdkafka a queue lock,
 //! a condition-variable wake-up and three or four clock reads (its `max.poll.interval.ms` and
 //! poll-idle accounting), plus an allocation on the Rust side. With 1 KiB records that was a
-//! fifth of the consuming thread and made the tool, not the broker, the limit. Without a
-//! group nothing on the consumer queue needs rust-rdkafka's event handling (no rebalances, no
-//! commits), so [`Records::Batch`] takes up to a thousand records per call with
-//! `rd_kafka_consume_batch_queue`, which is what librdkafka's own `rdkafka_performance -C`
-//! does through its callback API. With a group, rebalance events must reach rust-rdkafka, so
-//! [`Records::Poll`] keeps polling, but drains what is queued before it looks at the clock.
+//! fifth of the consuming thread. Without a group nothing on the consumer queue needs
+//! rust-rdkafka's event handling (no rebalances, no commits), so [`Records::Batch`] takes
+//! what is queued, up to [`MAX_BATCH`] records per call, with `rd_kafka_consume_batch_queue`
+//! (`rdkafka_performance -C` does the same through its callback API). That call waits until
+//! the whole array is filled or the timeout passes, which would hold early records back, so
+//! it is only ever called either without waiting (take what is queued) or for one record
+//! (wait for the next): a record is handed over as soon as a `poll` would have returned it.
+//! With a group, rebalance events must reach rust-rdkafka, so [`Records::Poll`] keeps
+//! polling, but drains what is queued before the caller looks at the clock.
 
 #![allow(unsafe_code)]
 
@@ -46,13 +49,25 @@ pub enum Records<'a, C: ConsumerContext> {
 }
 
 impl<C: ConsumerContext> Records<'_, C> {
-    /// Waits up to `timeout` for records and returns at most `max` (and at most
-    /// [`MAX_BATCH`]): those already queued when the first arrives.
-    pub fn next(&mut self, timeout: Duration, max: u64) -> anyhow::Result<Batch> {
+    /// Waits up to `timeout` for a record and returns at most `max` (and at most
+    /// [`MAX_BATCH`]): the first to arrive and those queued behind it. `each` sees every
+    /// record's value.
+    pub fn next(
+        &mut self,
+        timeout: Duration,
+        max: u64,
+        mut each: impl FnMut(&[u8]),
+    ) -> anyhow::Result<Batch> {
         let max = usize::try_from(max).unwrap_or(MAX_BATCH).min(MAX_BATCH);
         match self {
-            Records::Poll(consumer) => Ok(poll_batch(consumer, timeout, max)),
-            Records::Batch(queue) => queue.next(timeout, max),
+            Records::Poll(consumer) => Ok(poll_batch(consumer, timeout, max, &mut each)),
+            Records::Batch(queue) => {
+                let mut batch = queue.take(Duration::ZERO, max, &mut each)?;
+                if batch.records == 0 && batch.errors.is_empty() && max > 0 {
+                    batch = queue.take(timeout, 1, &mut each)?;
+                }
+                Ok(batch)
+            }
         }
     }
 }
@@ -61,14 +76,17 @@ fn poll_batch<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     timeout: Duration,
     max: usize,
+    each: &mut impl FnMut(&[u8]),
 ) -> Batch {
     let mut batch = Batch::default();
     let mut wait = timeout;
     while (batch.records as usize) < max {
         match consumer.poll(wait) {
             Some(Ok(m)) => {
+                let value = m.payload().unwrap_or_default();
                 batch.records += 1;
-                batch.bytes += (m.payload_len() + m.key().map_or(0, <[u8]>::len)) as u64;
+                batch.bytes += (value.len() + m.key().map_or(0, <[u8]>::len)) as u64;
+                each(value);
             }
             Some(Err(e)) => {
                 batch.errors.push(e.to_string());
@@ -109,7 +127,14 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
         })
     }
 
-    fn next(&mut self, timeout: Duration, max: usize) -> anyhow::Result<Batch> {
+    /// One `rd_kafka_consume_batch_queue`: it returns when `max` records are there or
+    /// `timeout` has passed, whichever is first.
+    fn take(
+        &mut self,
+        timeout: Duration,
+        max: usize,
+        each: &mut impl FnMut(&[u8]),
+    ) -> anyhow::Result<Batch> {
         let max = max.min(self.slots.len());
         let timeout_ms = c_int::try_from(timeout.as_millis()).unwrap_or(c_int::MAX);
         // SAFETY: the queue reference is ours and its client alive (see `new`); `slots` has
@@ -128,14 +153,20 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
         let mut batch = Batch::default();
         for &message in &self.slots[..n.min(max)] {
             // SAFETY: librdkafka filled the first `n` slots with messages that are now ours:
-            // each is valid until `rd_kafka_message_destroy`, called once below.
+            // each, and the `len` bytes its payload points to, is valid until
+            // `rd_kafka_message_destroy`, called once below after the last use of both.
             unsafe {
                 let m = &*message;
                 if m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let value = if m.payload.is_null() { 0 } else { m.len };
+                    let value: &[u8] = if m.payload.is_null() {
+                        &[]
+                    } else {
+                        std::slice::from_raw_parts(m.payload.cast::<u8>(), m.len)
+                    };
                     let key = if m.key.is_null() { 0 } else { m.key_len };
                     batch.records += 1;
-                    batch.bytes += (value + key) as u64;
+                    batch.bytes += (value.len() + key) as u64;
+                    each(value);
                 } else {
                     let text = rdsys::rd_kafka_message_errstr(message);
                     batch.errors.push(if text.is_null() {

@@ -173,7 +173,7 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let (mut window_start, mut window_records, mut window_bytes) = (start, 0u64, 0u64);
     let mut timed_out = false;
     while records < args.messages && !stop.stopped() {
-        let batch = source.next(Duration::from_millis(100), args.messages - records)?;
+        let batch = source.next(Duration::from_millis(100), args.messages - records, |_| {})?;
         for e in &batch.errors {
             eprintln!("WARN {e}");
         }

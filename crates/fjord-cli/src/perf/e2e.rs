@@ -5,7 +5,9 @@
 //! bytes of each value carry its *scheduled* send time in nanoseconds since the run's
 //! origin, so a stall anywhere (client, broker, consumer) adds to the latency of every record
 //! it delays (no coordinated omission). A consumer thread, assigned to every partition at
-//! the high watermark read before the run, records `receipt - scheduled` for each record.
+//! the high watermark read before the run, records `receipt - scheduled` for each record
+//! (receipt: when librdkafka hands the record over; records queued together share one clock
+//! read).
 //! Records scheduled during the warm-up (connections, first fetch) are received but not
 //! counted.
 
@@ -14,13 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
+use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-use rdkafka::{ClientContext, Message};
 
+use super::batch::{BatchQueue, MAX_BATCH, Records};
 use super::histogram::Histogram;
 use super::report::{Json, Latency, MB, per_sec};
 use super::{CommonArgs, Output};
@@ -196,7 +199,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     let _ = producer.flush(Duration::from_secs(30));
     let received = reader
         .join()
-        .map_err(|_| anyhow!("the consumer thread panicked"))?;
+        .map_err(|_| anyhow!("the consumer thread panicked"))??;
     let failed = producer.context().failed.load(Ordering::Relaxed);
 
     let l = Latency::of(&received.latency);
@@ -274,7 +277,9 @@ fn receive(
     stop: &StopFlag,
     out: &Output,
     interval: Duration,
-) -> Received {
+) -> anyhow::Result<Received> {
+    let mut source = Records::Batch(BatchQueue::new(consumer)?);
+    let mut stamps = Vec::with_capacity(MAX_BATCH);
     let mut all = Histogram::new();
     let mut window = Histogram::new();
     let mut window_start = Instant::now();
@@ -291,15 +296,19 @@ fn receive(
                 break;
             }
         }
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(50)) {
-            let now = (Instant::now() - origin).as_nanos() as u64;
-            let Some(stamp) = m.payload().and_then(|p| p.get(..8)) else {
-                continue;
-            };
-            let mut b = [0u8; 8];
-            b.copy_from_slice(stamp);
-            let scheduled = u64::from_le_bytes(b);
-            records += 1;
+        stamps.clear();
+        let batch = source.next(Duration::from_millis(50), u64::MAX, |value| {
+            if let Some(stamp) = value.first_chunk::<8>() {
+                stamps.push(u64::from_le_bytes(*stamp));
+            }
+        })?;
+        for e in &batch.errors {
+            eprintln!("WARN {e}");
+        }
+        // The batch is what the consumer handed over at this moment: one clock read for all.
+        let now = (Instant::now() - origin).as_nanos() as u64;
+        records += stamps.len() as u64;
+        for &scheduled in &stamps {
             if scheduled >= warmup_ns {
                 let latency = now.saturating_sub(scheduled);
                 all.record(latency);
@@ -316,10 +325,10 @@ fn receive(
             window_start = Instant::now();
         }
     }
-    Received {
+    Ok(Received {
         latency: all,
         records,
-    }
+    })
 }
 
 #[cfg(test)]
