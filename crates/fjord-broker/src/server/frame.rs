@@ -12,7 +12,8 @@
 //!   a file chunk, and a record set that is real bytes stays its own `Bytes`.
 //! * [`Frame::write_to`] writes framing and bytes with `writev` and file chunks with
 //!   `sendfile`, so the records go from the page cache to the socket without passing through
-//!   the broker's memory.
+//!   the broker's memory; the socket is corked meanwhile, so the pieces still leave as full
+//!   segments.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -107,7 +108,14 @@ impl Frame {
     /// Writes the frame: runs of bytes with as few vectored writes as the socket takes, file
     /// chunks with `sendfile`. A file found shorter than its chunk (a truncated segment) is an
     /// error: the frame cannot be completed, so the caller closes the connection.
+    /// A frame with file chunks is written corked (`TCP_CORK`), so that its pieces leave as
+    /// full segments instead of one segment per system call (see `cork`).
     pub async fn write_to(self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let _cork = self
+            .chunks
+            .iter()
+            .any(|c| matches!(c, Chunk::File(_)))
+            .then(|| super::cork::Cork::new(stream));
         let mut run: Vec<Bytes> = Vec::new();
         for chunk in self.chunks {
             match chunk {
@@ -722,7 +730,14 @@ mod tests {
             got
         });
         let mut stream = TcpStream::connect(addr).await.unwrap();
+        // As the broker's connections run, so that nothing but the cork holds pieces back.
+        stream.set_nodelay(true).unwrap();
+        assert!(expected.len() < 60_000, "fits one loopback segment");
+        let before = super::super::cork::segments_out(&stream);
         frame.write_to(&mut stream).await.unwrap();
+        // Corked: the framing, the file chunks and the bytes after them leave as one
+        // segment (uncorked, each system call sent its own: 5 here).
+        assert_eq!(super::super::cork::segments_out(&stream) - before, 1);
         drop(stream);
         assert_eq!(reader.await.unwrap(), expected);
 

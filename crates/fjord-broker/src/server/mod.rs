@@ -7,6 +7,7 @@
 
 mod congestion;
 pub mod connection;
+mod cork;
 pub mod frame;
 mod low_water;
 
