@@ -11,7 +11,11 @@ seconds, so the partition rolls several times while the producer and the consume
 the medians. The measurement behind moving the roll's fsync off the partition lock
 (docs/performance.md, session 10). With --retention-mib the partition also keeps only about M
 MiB (`log.retention.bytes`, checked every second), so segments are deleted during the run
-(session 12: deleted segments' files removed off the partition's lock).
+(session 12: deleted segments' files removed off the partition's lock). Each run also
+reports the client's CPU and the TCP segments the machine sent during it (`OutSegs` of
+/proc/net/snmp: both sides of both connections, on an otherwise idle machine); with
+--segment-mib 1024 (the default segment size) that is the measurement behind corking fetch
+answers (session 13).
 """
 import os
 import sys
@@ -26,12 +30,22 @@ def one_run(fjord, rate, duration, segment_bytes, retention_bytes=None):
         overrides += [f"log.retention.bytes={retention_bytes}",
                       "log.retention.check.interval.ms=1000"]
     with R.fresh_broker(fjord, "fjord-e2e-roll-ab-", overrides) as (broker, log):
+        segments_out = tcp_segments_out()
         doc, w = R.run_client(fjord, broker, [
             "e2e", "--rate", str(rate), "--duration", str(duration)], log, settle=False)
+        segments_out = tcp_segments_out() - segments_out
         partition_dir = os.path.join(os.path.dirname(log.name), "data", "fjord-perf-e2e-0")
         segments = len([f for f in os.listdir(partition_dir) if f.endswith(".log") and f != "spare.log"])
         return {**doc["latency_ms"], "segments": segments, "load": w["load_1m"],
-                "others": w["others_cores"], "broker_cpu_s": w["broker_cpu_s"]}
+                "others": w["others_cores"], "broker_cpu_s": w["broker_cpu_s"],
+                "client_cpu_s": w["client_cpu_s"], "tcp_segments_k": segments_out / 1000}
+
+
+def tcp_segments_out():
+    """TCP segments this machine has sent (`Tcp: OutSegs` in /proc/net/snmp)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("OutSegs")])
 
 
 def main():
@@ -47,10 +61,12 @@ def main():
                               args.segment_mib * R.MIB,
                               args.retention_mib and args.retention_mib * R.MIB),
         lambda r: f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, p99.9 {r['p99_9']:.2f} ms, "
-                  f"max {r['max']:.2f} ms, {r['segments']} segments, broker "
-                  f"{r['broker_cpu_s']:.1f} CPU-s (load {r['load']:.2f}, "
+                  f"max {r['max']:.2f} ms, {r['segments']} log segments, broker "
+                  f"{r['broker_cpu_s']:.1f} CPU-s, client {r['client_cpu_s']:.1f} CPU-s, "
+                  f"{r['tcp_segments_k']:.0f} k TCP segments (load {r['load']:.2f}, "
                   f"others {r['others']:.2f} cores)")
     R.print_medians(runs, ("p50", "p99", "p99_9", "max"))
+    R.print_medians(runs, ("broker_cpu_s", "client_cpu_s", "tcp_segments_k"), label="median")
 
 
 if __name__ == "__main__":
