@@ -111,9 +111,10 @@ pub struct BatchQueue<'a, C: ConsumerContext> {
 
 impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
     /// The consumer queue of `consumer`, which must have a `group.id` (rust-rdkafka then
-    /// forwards the main queue to it) and must only ever be assigned partitions, never
-    /// subscribe: rebalance and commit events taken from this queue would not reach
-    /// rust-rdkafka.
+    /// forwards the main queue to it), must only ever be assigned partitions, never
+    /// subscribe, and must never commit (`enable.auto.commit=false`): rebalance events taken
+    /// from this queue would not reach rust-rdkafka, and librdkafka aborts the process when
+    /// `rd_kafka_consume_batch_queue` meets a commit's reply there.
     pub fn new(consumer: &'a BaseConsumer<C>) -> anyhow::Result<Self> {
         // SAFETY: `native_ptr` is the live client handle of `consumer`, which the borrow
         // keeps alive for as long as this queue; the call returns a new reference (or null

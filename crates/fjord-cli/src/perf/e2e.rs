@@ -137,6 +137,9 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         "group.id".into(),
         format!("fjord-perf-e2e-{}", std::process::id()),
     );
+    // The consumer picks its own start offsets and never commits; a commit's reply on its
+    // queue is also something the batched reads (`batch::BatchQueue`) must never meet.
+    cprops.insert("enable.auto.commit".into(), "false".into());
     let psettings = super::settings(&args.common, pprops)?;
     let csettings = super::settings(&args.common, cprops)?;
     out.settings(&format!(
