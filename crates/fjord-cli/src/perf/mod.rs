@@ -20,6 +20,7 @@ mod e2e;
 mod histogram;
 mod produce;
 mod report;
+mod topic_handle;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -21,10 +21,11 @@ use anyhow::{anyhow, bail};
 use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::histogram::Histogram;
 use super::report::{Json, Latency, MB, per_sec};
+use super::topic_handle::TopicHandle;
 use super::{CommonArgs, Output};
 use crate::client::{self, ToolContext};
 use crate::signals;
@@ -238,6 +239,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
         s.window_start = start;
     }
     let start_ns = (start - origin).as_nanos() as u64;
+    let topic = TopicHandle::new(&producer, &args.topic)?;
     let mut sent = 0u64;
     while sent < args.num_records && !stop.stopped() {
         let scheduled = match args.throughput.0 {
@@ -248,21 +250,14 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             }
             None => (Instant::now() - origin).as_nanos() as u64,
         };
-        let mut record: BaseRecord<'_, str, [u8], usize> =
-            BaseRecord::with_opaque_to(&args.topic, scheduled as usize).payload(&payload[..]);
-        if !keys.is_empty() {
-            record = record.key(keys[(sent % keys.len() as u64) as usize].as_str());
-        }
+        let key = (!keys.is_empty()).then(|| keys[(sent % keys.len() as u64) as usize].as_bytes());
         loop {
-            match producer.send(record) {
+            match topic.send(key, &payload, scheduled as usize) {
                 Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
-                    if !stop.stopped() =>
-                {
-                    record = back;
+                Err(RDKafkaErrorCode::QueueFull) if !stop.stopped() => {
                     std::thread::sleep(Duration::from_micros(500));
                 }
-                Err((e, _)) => bail!("cannot queue a record: {e}"),
+                Err(e) => bail!("cannot queue a record: {e}"),
             }
         }
         sent += 1;
@@ -270,6 +265,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             report_window(&producer, interval, &out)?;
         }
     }
+    drop(topic);
     // Drain: wait until every record is acknowledged or failed (librdkafka fails what is
     // still queued after message.timeout.ms).
     while producer.in_flight_count() > 0 {

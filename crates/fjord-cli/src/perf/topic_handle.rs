@@ -1,0 +1,101 @@
+//! Queuing records for `fjord perf produce` through a topic handle made once.
+//!
+//! rust-rdkafka's `send` makes a C string of the topic name for every record and passes the
+//! record through `rd_kafka_producev`'s variadic arguments, where librdkafka looks the topic
+//! up by name under its topic-list lock. With 100 B records that was a fifth of the sending
+//! thread, which (with librdkafka's own clock reads) is what limited the tool. [`TopicHandle`]
+//! holds the `rd_kafka_topic_t` from one `rd_kafka_topic_new` and queues each record with
+//! `rd_kafka_produce`, which is what `rdkafka_performance -P` does. Delivery reports still go
+//! through rust-rdkafka (`ProducerContext::delivery`): the delivery opaque is passed the same
+//! way rust-rdkafka passes a `usize` one.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{CString, c_void};
+use std::marker::PhantomData;
+use std::ptr::{self, NonNull};
+
+use anyhow::anyhow;
+use rdkafka::bindings as rdsys;
+use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+
+/// librdkafka's `RD_KAFKA_PARTITION_UA`: let the topic's partitioner choose.
+const PARTITION_UNASSIGNED: i32 = -1;
+
+/// One topic of one producer, for [`TopicHandle::send`].
+pub struct TopicHandle<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> {
+    /// The producer whose client the handle belongs to: borrowed, so that it outlives it.
+    producer: PhantomData<&'a ThreadedProducer<C>>,
+    /// Our reference to the topic (`rd_kafka_topic_new`), released on drop.
+    topic: NonNull<rdsys::rd_kafka_topic_t>,
+}
+
+impl<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> TopicHandle<'a, C> {
+    /// The topic `name` of `producer`, with the producer's default topic configuration.
+    pub fn new(producer: &'a ThreadedProducer<C>, name: &str) -> anyhow::Result<Self> {
+        let name = CString::new(name).map_err(|_| anyhow!("topic name {name:?} has a NUL"))?;
+        // SAFETY: `native_ptr` is the live client handle of `producer`, which the borrow keeps
+        // alive for as long as this handle; `name` is a valid C string for the call; a null
+        // configuration means the default one. The call returns a new reference (or null),
+        // which `drop` releases.
+        let raw = unsafe {
+            rdsys::rd_kafka_topic_new(
+                producer.client().native_ptr(),
+                name.as_ptr(),
+                ptr::null_mut(),
+            )
+        };
+        let topic = NonNull::new(raw).ok_or_else(|| {
+            // SAFETY: reads librdkafka's thread-local last error; no pointers involved.
+            let code = RDKafkaErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
+            anyhow!("librdkafka refused topic {name:?}: {code}")
+        })?;
+        Ok(TopicHandle {
+            producer: PhantomData,
+            topic,
+        })
+    }
+
+    /// Queues one record (librdkafka copies key and value) to the partition the producer's
+    /// partitioner picks, with `opaque` as its delivery opaque. `Err` is librdkafka's reason,
+    /// e.g. `QueueFull`.
+    pub fn send(
+        &self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        opaque: usize,
+    ) -> Result<(), RDKafkaErrorCode> {
+        let (key_ptr, key_len) = key.map_or((ptr::null(), 0), |k| (k.as_ptr().cast(), k.len()));
+        // SAFETY: the topic reference is ours and its client alive (see `new`); with
+        // RD_KAFKA_MSG_F_COPY librdkafka copies `value` and `key` before returning and never
+        // writes through the payload pointer; the opaque is an integer rust-rdkafka turns back
+        // into the same `usize` (`IntoOpaque for usize`) when it reports the delivery.
+        let rc = unsafe {
+            rdsys::rd_kafka_produce(
+                self.topic.as_ptr(),
+                PARTITION_UNASSIGNED,
+                rdsys::RD_KAFKA_MSG_F_COPY,
+                value.as_ptr().cast_mut().cast::<c_void>(),
+                value.len(),
+                key_ptr,
+                key_len,
+                opaque as *mut c_void,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        // SAFETY: as in `new`.
+        Err(RDKafkaErrorCode::from(unsafe {
+            rdsys::rd_kafka_last_error()
+        }))
+    }
+}
+
+impl<C: ProducerContext<DeliveryOpaque = usize> + 'static> Drop for TopicHandle<'_, C> {
+    fn drop(&mut self) {
+        // SAFETY: releases the one reference `new` took; the pointer is not used again.
+        unsafe { rdsys::rd_kafka_topic_destroy(self.topic.as_ptr()) };
+    }
+}
