@@ -20,12 +20,13 @@ use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::batch::{BatchQueue, MAX_BATCH, Records};
 use super::histogram::Histogram;
 use super::report::{Json, Latency, MB, per_sec};
+use super::topic_handle::TopicHandle;
 use super::{CommonArgs, Output};
 use crate::client::{self, ClientSettings, ToolContext};
 use crate::signals::{self, StopFlag};
@@ -178,26 +179,23 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     };
 
     let mut payload = super::random_payload(args.record_size as usize, 0xe2e);
+    let topic = TopicHandle::new(&producer, &args.topic)?;
     let mut n = 0u64;
     while n < total && !stop.stopped() {
         let slot = (n as f64 * 1e9 / args.rate) as u64;
         super::produce::wait_until(origin, slot);
         payload[..8].copy_from_slice(&slot.to_le_bytes());
-        let mut record: BaseRecord<'_, [u8], [u8]> =
-            BaseRecord::to(&args.topic).payload(&payload[..]);
         loop {
-            match producer.send(record) {
+            match topic.send(None, &payload, ()) {
                 Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_micros(500));
-                }
-                Err((e, _)) => bail!("cannot queue a record: {e}"),
+                Err(RDKafkaErrorCode::QueueFull) => std::thread::sleep(Duration::from_micros(500)),
+                Err(e) => bail!("cannot queue a record: {e}"),
             }
         }
         n += 1;
     }
     let send_elapsed = origin.elapsed();
+    drop(topic);
     sent.store(n, Ordering::Release);
     let _ = producer.flush(Duration::from_secs(30));
     let received = reader

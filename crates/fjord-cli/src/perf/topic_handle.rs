@@ -1,4 +1,4 @@
-//! Queuing records for `fjord perf produce` through a topic handle made once.
+//! Queuing records for `fjord perf produce` and `e2e` through a topic handle made once.
 //!
 //! rust-rdkafka's `send` makes a C string of the topic name for every record and passes the
 //! record through `rd_kafka_producev`'s variadic arguments, where librdkafka looks the topic
@@ -6,8 +6,8 @@
 //! thread, which (with librdkafka's own clock reads) is what limited the tool. [`TopicHandle`]
 //! holds the `rd_kafka_topic_t` from one `rd_kafka_topic_new` and queues each record with
 //! `rd_kafka_produce`, which is what `rdkafka_performance -P` does. Delivery reports still go
-//! through rust-rdkafka (`ProducerContext::delivery`): the delivery opaque is passed the same
-//! way rust-rdkafka passes a `usize` one.
+//! through rust-rdkafka (`ProducerContext::delivery`): the delivery opaque is passed the way
+//! rust-rdkafka passes it. `fjord perf e2e` sends through one too.
 
 #![allow(unsafe_code)]
 
@@ -19,19 +19,20 @@ use anyhow::anyhow;
 use rdkafka::bindings as rdsys;
 use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::IntoOpaque;
 
 /// librdkafka's `RD_KAFKA_PARTITION_UA`: let the topic's partitioner choose.
 const PARTITION_UNASSIGNED: i32 = -1;
 
 /// One topic of one producer, for [`TopicHandle::send`].
-pub struct TopicHandle<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> {
+pub struct TopicHandle<'a, C: ProducerContext + 'static> {
     /// The producer whose client the handle belongs to: borrowed, so that it outlives it.
     producer: PhantomData<&'a ThreadedProducer<C>>,
     /// Our reference to the topic (`rd_kafka_topic_new`), released on drop.
     topic: NonNull<rdsys::rd_kafka_topic_t>,
 }
 
-impl<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> TopicHandle<'a, C> {
+impl<'a, C: ProducerContext + 'static> TopicHandle<'a, C> {
     /// The topic `name` of `producer`, with the producer's default topic configuration.
     pub fn new(producer: &'a ThreadedProducer<C>, name: &str) -> anyhow::Result<Self> {
         let name = CString::new(name).map_err(|_| anyhow!("topic name {name:?} has a NUL"))?;
@@ -64,13 +65,15 @@ impl<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> TopicHandle<'a, C
         &self,
         key: Option<&[u8]>,
         value: &[u8],
-        opaque: usize,
+        opaque: C::DeliveryOpaque,
     ) -> Result<(), RDKafkaErrorCode> {
         let (key_ptr, key_len) = key.map_or((ptr::null(), 0), |k| (k.as_ptr().cast(), k.len()));
+        // As rust-rdkafka's own `send` passes it: it turns the pointer back into the opaque
+        // (`IntoOpaque::from_ptr`) when it reports the delivery.
+        let opaque = opaque.into_ptr();
         // SAFETY: the topic reference is ours and its client alive (see `new`); with
         // RD_KAFKA_MSG_F_COPY librdkafka copies `value` and `key` before returning and never
-        // writes through the payload pointer; the opaque is an integer rust-rdkafka turns back
-        // into the same `usize` (`IntoOpaque for usize`) when it reports the delivery.
+        // writes through the payload pointer; it keeps `opaque` only if the call succeeds.
         let rc = unsafe {
             rdsys::rd_kafka_produce(
                 self.topic.as_ptr(),
@@ -80,20 +83,22 @@ impl<'a, C: ProducerContext<DeliveryOpaque = usize> + 'static> TopicHandle<'a, C
                 value.len(),
                 key_ptr,
                 key_len,
-                opaque as *mut c_void,
+                opaque,
             )
         };
         if rc == 0 {
             return Ok(());
         }
         // SAFETY: as in `new`.
-        Err(RDKafkaErrorCode::from(unsafe {
-            rdsys::rd_kafka_last_error()
-        }))
+        let error = RDKafkaErrorCode::from(unsafe { rdsys::rd_kafka_last_error() });
+        // SAFETY: librdkafka refused the record and kept nothing of it, so the pointer made
+        // above is still the only one: take the opaque back, to drop it.
+        drop(unsafe { C::DeliveryOpaque::from_ptr(opaque) });
+        Err(error)
     }
 }
 
-impl<C: ProducerContext<DeliveryOpaque = usize> + 'static> Drop for TopicHandle<'_, C> {
+impl<C: ProducerContext + 'static> Drop for TopicHandle<'_, C> {
     fn drop(&mut self) {
         // SAFETY: releases the one reference `new` took; the pointer is not used again.
         unsafe { rdsys::rd_kafka_topic_destroy(self.topic.as_ptr()) };
