@@ -8,7 +8,7 @@
 //!
 //! A producer pipelines its requests, so one read often brings several. While the next
 //! buffered frame is another whole produce request, the response to a produce request is held
-//! back and goes out with the following ones in one write (`CORK_MAX` at most): fewer
+//! back and goes out with the following ones in one write (`HOLD_MAX` at most): fewer
 //! system calls and loopback packets on both sides, and no response waits on anything but the
 //! handling of requests that had already arrived.
 
@@ -31,7 +31,7 @@ use crate::broker::Broker;
 pub const READ_CHUNK: usize = 64 * 1024;
 
 /// Most produce responses held back to go out in one write.
-const CORK_MAX: usize = 32;
+const HOLD_MAX: usize = 32;
 
 /// Whether a request frame (after its size prefix) is a Produce request: its API key.
 fn is_produce(frame: &[u8]) -> bool {
@@ -94,8 +94,8 @@ pub(crate) async fn serve(
     let client_host: Arc<str> = format!("/{}", peer.ip()).into();
     let mut low_water = super::low_water::LowWater::new(&stream);
     // Produce responses held back while more produce requests are buffered (module docs).
-    let mut corked: Option<super::frame::Frame> = None;
-    let mut corked_count = 0;
+    let mut held_back: Option<super::frame::Frame> = None;
+    let mut held_count = 0;
     loop {
         let frame = tokio::select! {
             _ = &mut stop => break,
@@ -123,19 +123,19 @@ pub(crate) async fn serve(
         match handle_frame(&broker, frame, &shutdown, &client_host, &fetch_waker).await {
             Ok(handled) => {
                 if let Some(response) = handled.response {
-                    match &mut corked {
+                    match &mut held_back {
                         Some(held) => held.extend(response),
-                        None => corked = Some(response),
+                        None => held_back = Some(response),
                     }
-                    corked_count += 1;
+                    held_count += 1;
                 }
                 let hold = produce
                     && permit.is_none()
                     && handled.throttle_ms == 0
-                    && corked_count < CORK_MAX
+                    && held_count < HOLD_MAX
                     && produce_frame_buffered(&buf);
-                if !hold && let Some(held) = corked.take() {
-                    corked_count = 0;
+                if !hold && let Some(held) = held_back.take() {
+                    held_count = 0;
                     if let Err(e) = held.write_to(&mut stream).await {
                         tracing::debug!(%peer, error = %e, "write failed");
                         break;
@@ -158,7 +158,7 @@ pub(crate) async fn serve(
         }
     }
     // Shutdown or an error while responses were held back: they were handled, so send them.
-    if let Some(held) = corked.take() {
+    if let Some(held) = held_back.take() {
         let _ = held.write_to(&mut stream).await;
     }
     tracing::debug!(%peer, "connection closed");

@@ -12,6 +12,14 @@
 //! (wait for the next): a record is handed over as soon as a `poll` would have returned it.
 //! With a group, rebalance events must reach rust-rdkafka, so [`Records::Poll`] keeps
 //! polling, but drains what is queued before the caller looks at the clock.
+//!
+//! librdkafka documents `rd_kafka_consume_batch_queue` with its legacy consumer API, but it
+//! serves the high-level consumer's queue as well (it keeps each partition's application
+//! position, and confluent-kafka-python's `Consumer.consume()` is built on it). Two things
+//! differ from polling: events other than records are handled inside librdkafka, so a
+//! client-level error (a broker connection refused) shows as librdkafka's own log line on
+//! stderr rather than the tool's `WARN` line; and a commit's reply on that queue would make
+//! librdkafka abort, which is why [`BatchQueue::new`] refuses a consumer that commits.
 
 #![allow(unsafe_code)]
 
@@ -115,11 +123,23 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
     /// subscribe, and must never commit (`enable.auto.commit=false`): rebalance events taken
     /// from this queue would not reach rust-rdkafka, and librdkafka aborts the process when
     /// `rd_kafka_consume_batch_queue` meets a commit's reply there.
+    ///
+    /// Both conditions are checked here, so that breaking them is an error and not an abort.
     pub fn new(consumer: &'a BaseConsumer<C>) -> anyhow::Result<Self> {
-        // SAFETY: `native_ptr` is the live client handle of `consumer`, which the borrow
-        // keeps alive for as long as this queue; the call returns a new reference (or null
-        // for a client that is not a consumer), which `drop` releases.
-        let raw = unsafe { rdsys::rd_kafka_queue_get_consumer(consumer.client().native_ptr()) };
+        let subscribed = consumer.subscription().map_or(0, |s| s.count());
+        anyhow::ensure!(
+            subscribed == 0,
+            "batched reads need assigned partitions, not a subscription"
+        );
+        let rk = consumer.client().native_ptr();
+        anyhow::ensure!(
+            !auto_commit(rk)?,
+            "batched reads need enable.auto.commit=false"
+        );
+        // SAFETY: `rk` is the live client handle of `consumer`, which the borrow keeps alive
+        // for as long as this queue; the call returns a new reference (or null for a client
+        // that is not a consumer), which `drop` releases.
+        let raw = unsafe { rdsys::rd_kafka_queue_get_consumer(rk) };
         let queue = NonNull::new(raw).ok_or_else(|| anyhow!("librdkafka has no consumer queue"))?;
         Ok(BatchQueue {
             consumer: PhantomData,
@@ -148,14 +168,21 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                 max,
             )
         };
-        // -1 only for a queue that is not a consumer's; nothing was returned then.
+        // librdkafka 2.12 never returns -1 here (only older versions did, for a queue not
+        // served by a consumer); nothing was returned then.
         let n = usize::try_from(n)
             .map_err(|_| anyhow!("rd_kafka_consume_batch_queue refused the consumer queue"))?;
         let mut batch = Batch::default();
-        for &message in &self.slots[..n.min(max)] {
+        // Destroys whatever `each` did not get through, should it panic.
+        let mut owned = Owned {
+            messages: &self.slots[..n.min(max)],
+            next: 0,
+        };
+        while let Some(&message) = owned.messages.get(owned.next) {
             // SAFETY: librdkafka filled the first `n` slots with messages that are now ours:
             // each, and the `len` bytes its payload points to, is valid until
-            // `rd_kafka_message_destroy`, called once below after the last use of both.
+            // `rd_kafka_message_destroy`, called once: here after the last use of both, or by
+            // `Owned`'s drop (from `next` on) if `each` panics.
             unsafe {
                 let m = &*message;
                 if m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
@@ -178,14 +205,88 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                 }
                 rdsys::rd_kafka_message_destroy(message);
             }
+            owned.next += 1;
         }
         Ok(batch)
     }
+}
+
+/// Messages of one call, `next..` still to be destroyed.
+struct Owned<'s> {
+    messages: &'s [*mut rdsys::rd_kafka_message_t],
+    next: usize,
+}
+
+impl Drop for Owned<'_> {
+    fn drop(&mut self) {
+        for &message in &self.messages[self.next..] {
+            // SAFETY: messages past `next` were not destroyed yet (see `BatchQueue::take`).
+            unsafe { rdsys::rd_kafka_message_destroy(message) };
+        }
+    }
+}
+
+/// Whether the client `rk` commits offsets by itself (`enable.auto.commit`).
+fn auto_commit(rk: *mut rdsys::rd_kafka_t) -> anyhow::Result<bool> {
+    let mut value = [0 as std::os::raw::c_char; 16];
+    let mut size = value.len();
+    // SAFETY: `rk` is a live client (see `BatchQueue::new`), whose configuration librdkafka
+    // owns; the name is a C string literal; librdkafka writes at most `size` bytes,
+    // NUL-terminated, into `value` and the needed size into `size`.
+    let result = unsafe {
+        rdsys::rd_kafka_conf_get(
+            rdsys::rd_kafka_conf(rk),
+            c"enable.auto.commit".as_ptr(),
+            value.as_mut_ptr(),
+            &mut size,
+        )
+    };
+    anyhow::ensure!(
+        result == rdsys::rd_kafka_conf_res_t::RD_KAFKA_CONF_OK && size <= value.len(),
+        "cannot read enable.auto.commit"
+    );
+    // SAFETY: librdkafka wrote a NUL-terminated string of at most `size` bytes into `value`.
+    let value = unsafe { CStr::from_ptr(value.as_ptr()) };
+    Ok(value.to_bytes() == b"true")
 }
 
 impl<C: ConsumerContext> Drop for BatchQueue<'_, C> {
     fn drop(&mut self) {
         // SAFETY: releases the one reference `new` took; the pointer is not used again.
         unsafe { rdsys::rd_kafka_queue_destroy(self.queue.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use rdkafka::ClientConfig;
+    use rdkafka::consumer::DefaultConsumerContext;
+
+    /// A consumer that never reaches a broker (none is needed to build the queue).
+    fn consumer(auto_commit: &str) -> BaseConsumer<DefaultConsumerContext> {
+        ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .set("group.id", "batch-test")
+            .set("enable.auto.commit", auto_commit)
+            .set("log_level", "0")
+            .create()
+            .unwrap()
+    }
+
+    #[test]
+    fn only_a_consumer_that_neither_commits_nor_subscribes_reads_in_batches() {
+        let plain = consumer("false");
+        assert!(BatchQueue::new(&plain).is_ok());
+
+        let committing = consumer("true");
+        let err = BatchQueue::new(&committing).err().unwrap().to_string();
+        assert!(err.contains("enable.auto.commit=false"), "{err}");
+
+        let subscribed = consumer("false");
+        subscribed.subscribe(&["t"]).unwrap();
+        let err = BatchQueue::new(&subscribed).err().unwrap().to_string();
+        assert!(err.contains("not a subscription"), "{err}");
     }
 }

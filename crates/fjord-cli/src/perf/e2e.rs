@@ -185,12 +185,17 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         let slot = (n as f64 * 1e9 / args.rate) as u64;
         super::produce::wait_until(origin, slot);
         payload[..8].copy_from_slice(&slot.to_le_bytes());
-        loop {
+        // A full queue waits for room; Ctrl-C meanwhile ends the run with its summary.
+        let queued = loop {
             match topic.send(None, &payload, ()) {
-                Ok(()) => break,
+                Ok(()) => break true,
+                Err(RDKafkaErrorCode::QueueFull) if stop.stopped() => break false,
                 Err(RDKafkaErrorCode::QueueFull) => std::thread::sleep(Duration::from_micros(500)),
                 Err(e) => bail!("cannot queue a record: {e}"),
             }
+        };
+        if !queued {
+            break;
         }
         n += 1;
     }

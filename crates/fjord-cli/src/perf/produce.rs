@@ -251,14 +251,17 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
             None => (Instant::now() - origin).as_nanos() as u64,
         };
         let key = (!keys.is_empty()).then(|| keys[(sent % keys.len() as u64) as usize].as_bytes());
-        loop {
+        // A full queue waits for room; Ctrl-C meanwhile ends the run with its summary.
+        let queued = loop {
             match topic.send(key, &payload, scheduled as usize) {
-                Ok(()) => break,
-                Err(RDKafkaErrorCode::QueueFull) if !stop.stopped() => {
-                    std::thread::sleep(Duration::from_micros(500));
-                }
+                Ok(()) => break true,
+                Err(RDKafkaErrorCode::QueueFull) if stop.stopped() => break false,
+                Err(RDKafkaErrorCode::QueueFull) => std::thread::sleep(Duration::from_micros(500)),
                 Err(e) => bail!("cannot queue a record: {e}"),
             }
+        };
+        if !queued {
+            break;
         }
         sent += 1;
         if sent.is_multiple_of(512) {
