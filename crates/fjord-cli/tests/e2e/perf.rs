@@ -173,3 +173,62 @@ fn perf_tools_run_and_report_parseable_results() {
     assert!(number_before(last, " records,") >= 1000.0, "{last}");
     broker.terminate();
 }
+
+/// Starts `fjord perf consume` as a member of `group`: `messages` records at most, 5 s of
+/// idleness at most. Its exit status is not checked: a member that gets fewer than
+/// `messages` fails, as Kafka's tool does.
+fn group_member(addr: &str, group: &str, messages: u64) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["perf", "consume", "--topic", "perf-group", "--group", group])
+        .args(["--messages", &messages.to_string(), "--timeout", "5000"])
+        .args(["--bootstrap-server", addr, "--hide-header"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn fjord perf consume")
+}
+
+/// The records a member started by [`group_member`] consumed, from its result line.
+fn consumed(mut member: std::process::Child) -> u64 {
+    wait_exit(&mut member, Duration::from_secs(60));
+    let out = member.wait_with_output().expect("collect output");
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    line.trim()
+        .split(", ")
+        .nth(4)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no result line: {line:?}"))
+}
+
+/// Two members of one group read in batches from their partitions' queues, forwarded to a
+/// queue of the tool's own: one stops after its share and leaves, the other takes its
+/// partitions over from the offsets it committed. Between them every record is consumed,
+/// none twice (both hand over cleanly: commit on revocation and on close).
+#[test]
+fn perf_consume_group_members_hand_partitions_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
+    let addr = broker.addr.clone();
+    perf(
+        &addr,
+        &[
+            "produce",
+            "--topic",
+            "perf-group",
+            "--partitions",
+            "4",
+            "--num-records",
+            "20000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+        ],
+    );
+    let first = group_member(&addr, "perf-group-members", 5_000);
+    let second = group_member(&addr, "perf-group-members", 20_000);
+    let (first, second) = (consumed(first), consumed(second));
+    assert!(first <= 5_000, "{first} + {second}");
+    assert_eq!(first + second, 20_000, "{first} + {second}");
+    broker.terminate();
+}
