@@ -144,15 +144,6 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let (consumer, tool): (BaseConsumer<ToolContext>, _) = client::create(&settings.config())?;
     super::check_reachable(consumer.client(), &tool, &settings)?;
 
-    // Made before subscribing: a group member's partitions are forwarded to the batch queue
-    // before the group assigns any of them.
-    let mut source = match &args.group {
-        Some(_) => Records::Group(
-            BatchQueue::for_group(&consumer, &args.topic, &partitions)?,
-            &consumer,
-        ),
-        None => Records::Batch(BatchQueue::new(&consumer)?),
-    };
     let start_wall = SystemTime::now();
     let start = Instant::now();
     match &args.group {
@@ -172,6 +163,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let idle_limit = Duration::from_millis(args.timeout);
     let interval = args.common.interval();
+    let mut source = match &args.group {
+        Some(_) => Records::Poll(&consumer),
+        None => Records::Batch(BatchQueue::new(&consumer)?),
+    };
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut first: Option<Instant> = None;
     let mut last = start;
