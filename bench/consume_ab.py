@@ -2,7 +2,7 @@
 """Consume throughput and broker CPU per GB read for two builds, in alternating pairs.
 
     python3 bench/consume_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4] [--records 1000000]
-        [--clients-only] [--group]
+        [--clients-only]
 
 Each run starts a fresh broker on a fresh data dir, produces --records x 1 KiB to a
 1-partition topic (acks=1), waits for the disk to settle, then times one `fjord perf consume`
@@ -14,9 +14,7 @@ medians.
 With --clients-only the change is in `fjord perf consume` itself: one broker (the --after
 build) and one produced topic serve every run, and only the consuming binary alternates, so
 that the memory state of fresh data does not differ between the two (session 13).
-With --group each consume joins a group of its own (`--group`), as Kafka's tool does.
 """
-import itertools
 import contextlib
 import os
 import statistics
@@ -33,13 +31,9 @@ def produce(fjord, broker, log, records):
         *R.PRODUCER_PROPS], log)
 
 
-GROUPS = itertools.count()
-
-
-def consume(fjord, broker, log, records, group=False):
-    extra = ["--group", f"consume-ab-{os.getpid()}-{next(GROUPS)}"] if group else []
+def consume(fjord, broker, log, records):
     doc, w = R.run_client(fjord, broker, [
-        "consume", "--topic", "c", "--messages", str(records), *extra], log)
+        "consume", "--topic", "c", "--messages", str(records)], log)
     return {
         "mb_per_s": doc["fetch_mb_per_sec"],
         "cpu_per_gb": w["broker_cpu_s"] / (records * 1024 / 1e9),
@@ -49,10 +43,10 @@ def consume(fjord, broker, log, records, group=False):
     }
 
 
-def one_run(fjord, records, group):
+def one_run(fjord, records):
     with R.fresh_broker(fjord, "fjord-consume-ab-") as (broker, log):
         produce(fjord, broker, log, records)
-        return consume(fjord, broker, log, records, group)
+        return consume(fjord, broker, log, records)
 
 
 def main():
@@ -60,8 +54,6 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--clients-only", action="store_true",
                     help="one broker and topic for all runs; only the consumer alternates")
-    ap.add_argument("--group", action="store_true",
-                    help="consume as a member of a new group each run")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         if args.clients_only:
@@ -69,10 +61,10 @@ def main():
             produce(args.after, broker, log, args.records)
 
             def run(which):
-                return consume(getattr(args, which), broker, log, args.records, args.group)
+                return consume(getattr(args, which), broker, log, args.records)
         else:
             def run(which):
-                return one_run(getattr(args, which), args.records, args.group)
+                return one_run(getattr(args, which), args.records)
         runs = R.alternate_pairs(
             args.pairs, run,
             lambda r: f"{r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} broker CPU-s per GB "
