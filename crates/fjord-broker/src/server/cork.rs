@@ -55,19 +55,13 @@ impl Drop for Corked<'_> {
 #[cfg(target_os = "linux")]
 fn set(stream: &TcpStream, on: bool) -> bool {
     use std::os::fd::AsRawFd;
-    let value = libc::c_int::from(on);
-    // SAFETY: setsockopt reads one c_int from a live local; the descriptor is the borrowed
-    // stream's, open for the whole call.
-    let rc = unsafe {
-        libc::setsockopt(
-            stream.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_CORK,
-            (&raw const value).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    // The descriptor is the borrowed stream's, open for the whole call.
+    super::low_water::set_int_option(
+        stream.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_CORK,
+        libc::c_int::from(on),
+    )
 }
 
 #[cfg(not(target_os = "linux"))]

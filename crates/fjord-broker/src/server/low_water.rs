@@ -27,22 +27,40 @@ impl LowWater {
         if bytes == self.current {
             return;
         }
-        let value = bytes as libc::c_int;
-        // SAFETY: setsockopt reads one c_int from a live local; the descriptor belongs to the
-        // connection's stream, which outlives this value (both live in `serve`).
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVLOWAT,
-                (&raw const value).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
+        // The descriptor belongs to the connection's stream, which outlives this value (both
+        // live in `serve`).
+        let rc = set_int_option(
+            self.fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            bytes as libc::c_int,
+        );
+        if rc {
             self.current = bytes;
         }
     }
+}
+
+/// Sets the `c_int` socket option `level`/`name` of the open descriptor `fd` to `value`;
+/// false if the kernel refused it.
+pub(crate) fn set_int_option(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> bool {
+    // SAFETY: setsockopt reads one c_int from a live local; the caller passes a descriptor
+    // that is open for the whole call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
 }
 
 #[cfg(test)]

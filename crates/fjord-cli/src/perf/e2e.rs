@@ -19,7 +19,7 @@ use anyhow::{Context, anyhow, bail};
 use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -186,15 +186,7 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         super::produce::wait_until(origin, slot);
         payload[..8].copy_from_slice(&slot.to_le_bytes());
         // A full queue waits for room; Ctrl-C meanwhile ends the run with its summary.
-        let queued = loop {
-            match topic.send(None, &payload, ()) {
-                Ok(()) => break true,
-                Err(RDKafkaErrorCode::QueueFull) if stop.stopped() => break false,
-                Err(RDKafkaErrorCode::QueueFull) => std::thread::sleep(Duration::from_micros(500)),
-                Err(e) => bail!("cannot queue a record: {e}"),
-            }
-        };
-        if !queued {
+        if !topic.send_waiting(None, &payload, (), &stop)? {
             break;
         }
         n += 1;

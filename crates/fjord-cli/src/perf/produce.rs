@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail};
 use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use super::histogram::Histogram;
@@ -252,15 +252,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
         };
         let key = (!keys.is_empty()).then(|| keys[(sent % keys.len() as u64) as usize].as_bytes());
         // A full queue waits for room; Ctrl-C meanwhile ends the run with its summary.
-        let queued = loop {
-            match topic.send(key, &payload, scheduled as usize) {
-                Ok(()) => break true,
-                Err(RDKafkaErrorCode::QueueFull) if stop.stopped() => break false,
-                Err(RDKafkaErrorCode::QueueFull) => std::thread::sleep(Duration::from_micros(500)),
-                Err(e) => bail!("cannot queue a record: {e}"),
-            }
-        };
-        if !queued {
+        if !topic.send_waiting(key, &payload, scheduled as usize, &stop)? {
             break;
         }
         sent += 1;

@@ -21,6 +21,8 @@ use rdkafka::producer::{Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::IntoOpaque;
 
+use crate::signals::StopFlag;
+
 /// librdkafka's `RD_KAFKA_PARTITION_UA`: let the topic's partitioner choose.
 const PARTITION_UNASSIGNED: i32 = -1;
 
@@ -95,6 +97,30 @@ impl<'a, C: ProducerContext + 'static> TopicHandle<'a, C> {
         // above is still the only one: take the opaque back, to drop it.
         drop(unsafe { C::DeliveryOpaque::from_ptr(opaque) });
         Err(error)
+    }
+}
+
+impl<C: ProducerContext<DeliveryOpaque: Copy> + 'static> TopicHandle<'_, C> {
+    /// [`TopicHandle::send`], waiting for room while librdkafka's queue is full. False if
+    /// `stop` was set meanwhile (the record was not queued), so that the tool can end with its
+    /// summary.
+    pub fn send_waiting(
+        &self,
+        key: Option<&[u8]>,
+        value: &[u8],
+        opaque: C::DeliveryOpaque,
+        stop: &StopFlag,
+    ) -> anyhow::Result<bool> {
+        loop {
+            match self.send(key, value, opaque) {
+                Ok(()) => return Ok(true),
+                Err(RDKafkaErrorCode::QueueFull) if stop.stopped() => return Ok(false),
+                Err(RDKafkaErrorCode::QueueFull) => {
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+                Err(e) => anyhow::bail!("cannot queue a record: {e}"),
+            }
+        }
     }
 }
 
