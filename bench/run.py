@@ -10,8 +10,9 @@ What it measures (docs/performance.md explains each figure and the targets):
   * broker start-up time (spawn -> "listening" line) on an empty data dir, idle RSS;
   * produce 200,000 x 1 KiB and 1,000,000 x 100 B, 1 and 4 partitions, acks=1 and all,
     with broker CPU-seconds per GB ingested and peak RSS (VmHWM, reset before each run);
-  * consuming each of those topics from the beginning (page cache);
-  * end-to-end latency at 1,000 msg/s and at 100 MB/s;
+  * consuming each of those topics from the beginning (page cache), and 1 GB of 1 KiB records
+    (the consume target's runs, also with rdkafka_performance -C when given);
+  * end-to-end latency at 1,000 msg/s and at 100 MB/s, with the producer's linger.ms 0 and 1;
   * 1,000 partitions vs 4 partitions, same workload.
 
 Machine load: the 1-minute load average before each run, and "others": CPU used during the
@@ -49,6 +50,8 @@ ACKS = ["1", "all"]
 # Producer properties for every produce run (recorded in the output); the rest are
 # `fjord perf produce`'s defaults, which its settings line lists.
 PRODUCER_PROPS = ["linger.ms=5", "compression.codec=none"]
+# The e2e rows' producer linger: the tool's default 0, and 1 (see run_matrix).
+E2E_LINGER_MS = [0, 1]
 
 
 # ---------------------------------------------------------------------------------------
@@ -463,6 +466,7 @@ def main():
     try:
         run_matrix(fjord, broker, args.repeat, args.scale, log, R)
         run_cpu(fjord, broker, args.repeat, args.scale, log, R)
+        run_consume_long(fjord, broker, args.repeat, args.scale, log, R, args.reference_client)
         if args.reference_client:
             run_reference(args.reference_client, fjord, broker, args.repeat, args.scale, log, R)
         time.sleep(5.0)
@@ -536,25 +540,37 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
     # disk under the broker (see docs/performance.md), so the table shows the median and the
     # range of the runs. They start without settling the disk: a broker's latency has to hold
     # while earlier writes are still being written back.
+    #
+    # Each rate runs with the tool's default `linger.ms=0` (Kafka's EndToEndLatency setting)
+    # and with `linger.ms=1`, alternating run by run so both see the same machine state. With
+    # 0 at 100 MB/s librdkafka sends a produce request per few records (about 7,500/s), and
+    # client plus broker then need most of two cores; a millisecond of linger makes it about
+    # 1,000 requests/s (docs/performance.md, session 14).
     R["e2e"] = []
     for rate, size, seconds, label in [(1000, 1024, 20, "1,000 msg/s"),
                                        (102400, 1024, 10, "100 MB/s")]:
-        print(f"e2e {label} ...", flush=True)
         seconds = max(2.0, seconds * scale)
-        docs, windows = [], []
+        runs = {linger: ([], []) for linger in E2E_LINGER_MS}
+        settings = {}
         for i in range(repeat):
-            d, w = run_client(fjord, broker, [
-                "e2e", "--topic", f"bench-e2e-{rate}-{i}", "--rate", str(rate), "--duration",
-                str(seconds), "--record-size", str(size)], log, timeout=seconds + 120,
-                settle=False)
-            docs.append({**d["latency_ms"], "achieved_rate": d["achieved_rate"],
-                         "received": d["received"], "sent": d["sent"]})
-            windows.append(w)
-        s = summarize(docs, windows, ["p50", "p99", "p99_9", "max", "achieved_rate"])
-        s.update(label=label, rate=rate, size=size, settings=d["producer_settings"],
-                 consumer_settings=d["consumer_settings"],
-                 runs=[{k: x[k] for k in ["p50", "p99", "p99_9", "max"]} for x in docs])
-        R["e2e"].append(s)
+            for linger in E2E_LINGER_MS:
+                print(f"e2e {label} linger.ms={linger} ({i + 1}/{repeat}) ...", flush=True)
+                d, w = run_client(fjord, broker, [
+                    "e2e", "--topic", f"bench-e2e-{rate}-l{linger}-{i}", "--rate", str(rate),
+                    "--duration", str(seconds), "--record-size", str(size),
+                    "--producer-props", f"linger.ms={linger}"], log, timeout=seconds + 120,
+                    settle=False)
+                docs, windows = runs[linger]
+                docs.append({**d["latency_ms"], "achieved_rate": d["achieved_rate"],
+                             "received": d["received"], "sent": d["sent"]})
+                windows.append(w)
+                settings[linger] = (d["producer_settings"], d["consumer_settings"])
+        for linger, (docs, windows) in runs.items():
+            s = summarize(docs, windows, ["p50", "p99", "p99_9", "max", "achieved_rate"])
+            s.update(label=label, rate=rate, size=size, linger_ms=linger,
+                     settings=settings[linger][0], consumer_settings=settings[linger][1],
+                     runs=[{k: x[k] for k in ["p50", "p99", "p99_9", "max"]} for x in docs])
+            R["e2e"].append(s)
 
     print("1,000 partitions ...", flush=True)
     out = {}
@@ -573,7 +589,8 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
                  "ratio": out[1000]["mb_per_sec"] / out[4]["mb_per_sec"]}
     # Partitions the broker hosts after the matrix (for the idle RSS figure).
     R["partitions_hosted"] = (
-        repeat * len(WORKLOADS) * len(ACKS) * sum(PARTITIONS) + 2 * repeat + repeat * (4 + 1000))
+        repeat * len(WORKLOADS) * len(ACKS) * sum(PARTITIONS)
+        + 2 * repeat * len(E2E_LINGER_MS) + repeat * (4 + 1000))
 
 
 def run_cpu(fjord, broker, repeat, scale, log, R):
@@ -605,6 +622,68 @@ def run_cpu(fjord, broker, repeat, scale, log, R):
     R["partitions_hosted"] = R.get("partitions_hosted", 0) + 2 * repeat
 
 
+def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
+    """The consume target's figure: 1,000,000 x 1 KiB (1 GB) on one partition, read from the
+    beginning `repeat` times with `fjord perf consume` and, when given, with librdkafka's
+    `rdkafka_performance -C`, alternating. The matrix's consume rows read 200 MB, about 0.17 s
+    at these rates, where the first fetches' ramp-up weighs on the figure."""
+    records = max(1000, int(1_000_000 * scale))
+    topic = "bench-consume-1gb"
+    print(f"consume {records}x1024B (target run) ...", flush=True)
+    run_client(fjord, broker, [
+        "produce", "--topic", topic, "--num-records", str(records), "--record-size", "1024",
+        "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
+        *PRODUCER_PROPS], log)
+    out = {"fjord": ([], []), "rdkafka_performance": ([], [])}
+    for i in range(repeat):
+        order = ["fjord", "rdkafka_performance"] if tool else ["fjord"]
+        for which in (order if i % 2 == 0 else order[::-1]):
+            docs, windows = out[which]
+            if which == "fjord":
+                d, w = run_client(fjord, broker, [
+                    "consume", "--topic", topic, "--messages", str(records)], log)
+                docs.append({"fetch_mb_per_sec": d["fetch_mb_per_sec"]})
+            else:
+                # rdkafka_performance times from its first message, like fetch.MB.sec, and
+                # prints MB as 10^6 bytes; the row is in 2^20.
+                cmd = [tool, "-C", "-t", topic, "-p", "0", "-b", broker.addr, "-o", "beginning",
+                       "-c", str(records), "-X", "fetch.queue.backoff.ms=1"]
+                text, w = run_tool(cmd, broker, log)
+                line = next(l for l in text.splitlines() if " consumed in " in l
+                            and not l.startswith("% 0 messages"))
+                rate = float(line.split(" msgs/s ")[0].rsplit(" ", 1)[1])
+                docs.append({"fetch_mb_per_sec": rate * 1024 / MIB})
+            windows.append(w)
+    R["consume_long"] = {}
+    for which, (docs, windows) in out.items():
+        if docs:
+            s = summarize(docs, windows, ["fetch_mb_per_sec"])
+            s.update(records=records, size=1024, partitions=1)
+            R["consume_long"][which] = s
+    R["partitions_hosted"] = R.get("partitions_hosted", 0) + 1
+
+
+def run_tool(cmd, broker, log, timeout=300):
+    """Runs a client that is not `fjord perf` (librdkafka's tool) on a settled disk; returns
+    (stdout, window)."""
+    log.write(("$ " + " ".join(cmd) + "\n").encode())
+    settled = settle_disk()
+    reset_peak_rss(broker.pid)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    window = Window(broker.pid)
+    started = time.monotonic()
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w = window.close(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    w["wall_s"] = time.monotonic() - started
+    w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
+    w["settle_s"] = settled
+    log.write(out.stdout.encode() + out.stderr.encode())
+    if out.returncode != 0:
+        raise RuntimeError(f"exit {out.returncode}: {' '.join(cmd)}\n{out.stderr}")
+    return out.stdout, w
+
+
 def run_reference(tool, fjord, broker, repeat, scale, log, R):
     """Produce 1 KiB and 100 B records to one partition, acks=1, with librdkafka's own perf
     tool (the one the issue's reference figures come from; it counts MB as 10^6 bytes)."""
@@ -620,20 +699,8 @@ def run_reference(tool, fjord, broker, repeat, scale, log, R):
                            check=True, stdout=subprocess.DEVNULL, stderr=log)
             cmd = [tool, "-P", "-t", topic, "-p", "0", "-b", broker.addr, "-s", str(size),
                    "-c", str(records), "-a", "1", "-X", "linger.ms=5"]
-            log.write(("$ " + " ".join(cmd) + "\n").encode())
-            settled = settle_disk()
-            reset_peak_rss(broker.pid)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            window = Window(broker.pid)
-            started = time.monotonic()
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            w = window.close(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-            w["wall_s"] = time.monotonic() - started
-            w["broker_peak_rss_mib"] = broker.hwm_kib() / 1024
-            w["settle_s"] = settled
-            log.write(out.stdout.encode() + out.stderr.encode())
-            line = next(l for l in out.stdout.splitlines() if " msgs/s and " in l)
+            text, w = run_tool(cmd, broker, log)
+            line = next(l for l in text.splitlines() if " msgs/s and " in l)
             rate = float(line.split(" msgs/s and ")[0].rsplit(" ", 1)[1])
             runs.append({"records_per_sec": rate, "mb_per_sec": rate * size / MIB})
             windows.append(w)
@@ -708,6 +775,28 @@ def spread(row):
     return "" if lo == hi else f" ({lo:.2f}–{hi:.2f})"
 
 
+def consume_targets(R, c1k):
+    """The consume target on the 1 GB runs (run_consume_long), with either tool; results from
+    before session 14 have only the matrix's 200 MB row."""
+    long = R.get("consume_long")
+    if not long:
+        return [("consume 1 KiB x 1 partition from the page cache",
+                 f"{c1k['fetch_mb_per_sec']:.0f} MB/s", ">= 1536 MB/s (1.5 GiB/s)",
+                 c1k["fetch_mb_per_sec"] >= 1536, c1k["load_1m"])]
+    rows = []
+    for which, name in [("fjord", "`fjord perf consume`"),
+                        ("rdkafka_performance", "rdkafka_performance -C")]:
+        r = long.get(which)
+        if r:
+            lo, hi = r["fetch_mb_per_sec_range"]
+            rows.append((f"consume {r['records']:,} x 1 KiB x 1 partition from the page cache, "
+                         f"{name} (median of runs)",
+                         f"{r['fetch_mb_per_sec']:.0f} MB/s ({lo:.0f}–{hi:.0f})",
+                         ">= 1536 MB/s (1.5 GiB/s)", r["fetch_mb_per_sec"] >= 1536,
+                         r["load_1m"]))
+    return rows
+
+
 def evaluate(R):
     p1k = find(R["produce"], size=1024, partitions=1, acks="1")
     p100 = find(R["produce"], size=100, partitions=1, acks="1")
@@ -723,7 +812,6 @@ def evaluate(R):
         cpu_load = max(r["load_1m"] for r in acks1)
         cpu_name = "broker CPU per GB ingested, acks=1 (worst run)"
     rss = max(r["broker_peak_rss_mib"] for r in R["produce"])
-    e_low, e_high = R["e2e"]
     idle = R["idle_rss_start_mib"]
     hosted = R.get("partitions_hosted", 0)
     ref = []
@@ -744,13 +832,16 @@ def evaluate(R):
                                                    "rdkafka_performance above)" if ref else ""),
          f"{p100['records_per_sec'] / 1e6:.2f} M rec/s",
          ">= 2.6 M rec/s", None if ref else p100["records_per_sec"] >= 2.6e6, p100["load_1m"]),
-        ("consume 1 KiB x 1 partition from the page cache", f"{c1k['fetch_mb_per_sec']:.0f} MB/s",
-         ">= 1536 MB/s (1.5 GiB/s)", c1k["fetch_mb_per_sec"] >= 1536, c1k["load_1m"]),
+    ] + consume_targets(R, c1k) + [
         (cpu_name, f"{cpu:.2f} CPU-s/GB", "<= 0.5 CPU-s/GB", cpu <= 0.5, cpu_load),
-        ("e2e p99 at 1,000 msg/s (median of runs)", f"{e_low['p99']:.2f} ms{spread(e_low)}",
-         "<= 5 ms", e_low["p99"] <= 5, e_low["load_1m"]),
-        ("e2e p99 at 100 MB/s (median of runs)", f"{e_high['p99']:.2f} ms{spread(e_high)}",
-         "<= 20 ms", e_high["p99"] <= 20, e_high["load_1m"]),
+    ] + [
+        # One row per producer linger (run_matrix); results from before session 14 have only
+        # linger.ms=0 and no linger_ms field.
+        (f"e2e p99 at {e['label']}, linger.ms={e.get('linger_ms', 0)} (median of runs)",
+         f"{e['p99']:.2f} ms{spread(e)}", "<= 5 ms" if e["rate"] <= 1000 else "<= 20 ms",
+         e["p99"] <= (5 if e["rate"] <= 1000 else 20), e["load_1m"])
+        for e in R["e2e"]
+    ] + [
         ("broker peak RSS under produce", f"{rss:.1f} MiB", "<= 64 MiB", rss <= 64,
          max(r["load_1m"] for r in R["produce"])),
         ("broker idle RSS (fresh; after the matrix)",
@@ -839,16 +930,26 @@ def markdown(res):
             f"{100 * r['fetch_mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
             f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {cpu:.2f} | "
             f"{load_cell(r)} |")
+    for which, r in (R.get("consume_long") or {}).items():
+        lo, hi = r["fetch_mb_per_sec_range"]
+        cpu = r["broker_cpu_s"] / (r["records"] * r["size"] / 1e9)
+        L.append(f"| {r['records']:,} x 1024 B, {which} (the target's run) | 1 | "
+                 f"{r['fetch_mb_per_sec']:.1f} ({lo:.0f}–{hi:.0f}) | "
+                 f"{r['fetch_mb_per_sec'] * MIB / 1024:,.0f} | | | "
+                 f"{100 * r['fetch_mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
+                 f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {cpu:.2f} | "
+                 f"{load_cell(r)} |")
     L.append("")
     L.append("**End-to-end latency** (`fjord perf e2e`, 1 KiB records, from scheduled send to consumer receipt)")
     L.append("")
-    L.append("| rate | achieved records/s | p50 ms | p99 ms (range over runs) | p99.9 ms | max ms | broker CPU-s | load |")
-    L.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+    L.append("| rate | linger.ms | achieved records/s | p50 ms | p99 ms (range over runs) | p99.9 ms | max ms | broker CPU-s | client CPU-s | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in R["e2e"]:
         lo, hi = r.get("p99_range", [r["p99"], r["p99"]])
-        L.append(f"| {r['label']} | {r['achieved_rate']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} "
-                 f"({lo:.2f}–{hi:.2f}) | {r['p99_9']:.2f} | {r['max']:.2f} | "
-                 f"{r['broker_cpu_s']:.2f} | {load_cell(r)} |")
+        L.append(f"| {r['label']} | {r.get('linger_ms', 0)} | {r['achieved_rate']:,.0f} | "
+                 f"{r['p50']:.2f} | {r['p99']:.2f} ({lo:.2f}–{hi:.2f}) | {r['p99_9']:.2f} | "
+                 f"{r['max']:.2f} | {r['broker_cpu_s']:.2f} | {r['client_cpu_s']:.2f} | "
+                 f"{load_cell(r)} |")
     L.append("")
     if R.get("reference"):
         L.append("**Produce with librdkafka's rdkafka_performance** (the reference tool; 1 partition, "
