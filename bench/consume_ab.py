@@ -2,7 +2,7 @@
 """Consume throughput and broker CPU per GB read for two builds, in alternating pairs.
 
     python3 bench/consume_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4] [--records 1000000]
-        [--clients-only]
+        [--clients-only] [--group]
 
 Each run starts a fresh broker on a fresh data dir, produces --records x 1 KiB to a
 1-partition topic (acks=1), waits for the disk to settle, then times one `fjord perf consume`
@@ -14,7 +14,9 @@ medians.
 With --clients-only the change is in `fjord perf consume` itself: one broker (the --after
 build) and one produced topic serve every run, and only the consuming binary alternates, so
 that the memory state of fresh data does not differ between the two (session 13).
+With --group each consume joins a group of its own (`--group`), as Kafka's tool does.
 """
+import itertools
 import contextlib
 import os
 import statistics
@@ -31,9 +33,13 @@ def produce(fjord, broker, log, records):
         *R.PRODUCER_PROPS], log)
 
 
-def consume(fjord, broker, log, records):
+GROUPS = itertools.count()
+
+
+def consume(fjord, broker, log, records, group=False):
+    extra = ["--group", f"consume-ab-{os.getpid()}-{next(GROUPS)}"] if group else []
     doc, w = R.run_client(fjord, broker, [
-        "consume", "--topic", "c", "--messages", str(records)], log)
+        "consume", "--topic", "c", "--messages", str(records), *extra], log)
     return {
         "mb_per_s": doc["fetch_mb_per_sec"],
         "cpu_per_gb": w["broker_cpu_s"] / (records * 1024 / 1e9),
@@ -43,10 +49,10 @@ def consume(fjord, broker, log, records):
     }
 
 
-def one_run(fjord, records):
+def one_run(fjord, records, group):
     with R.fresh_broker(fjord, "fjord-consume-ab-") as (broker, log):
         produce(fjord, broker, log, records)
-        return consume(fjord, broker, log, records)
+        return consume(fjord, broker, log, records, group)
 
 
 def main():
@@ -54,6 +60,8 @@ def main():
     ap.add_argument("--records", type=int, default=1_000_000)
     ap.add_argument("--clients-only", action="store_true",
                     help="one broker and topic for all runs; only the consumer alternates")
+    ap.add_argument("--group", action="store_true",
+                    help="consume as a member of a new group each run")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         if args.clients_only:
@@ -61,10 +69,10 @@ def main():
             produce(args.after, broker, log, args.records)
 
             def run(which):
-                return consume(getattr(args, which), broker, log, args.records)
+                return consume(getattr(args, which), broker, log, args.records, args.group)
         else:
             def run(which):
-                return one_run(getattr(args, which), args.records)
+                return one_run(getattr(args, which), args.records, args.group)
         runs = R.alternate_pairs(
             args.pairs, run,
             lambda r: f"{r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} broker CPU-s per GB "

@@ -148,9 +148,11 @@ impl ClientSettings {
 
 /// Client context that remembers the last error librdkafka reported (connection refused,
 /// name resolution failures, ...) so the tools can say why a broker is unreachable.
+/// As a consumer's context it also counts the group's assignments to it.
 #[derive(Clone, Default)]
 pub struct ToolContext {
     last: Arc<Mutex<Option<String>>>,
+    assignments: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl ToolContext {
@@ -158,9 +160,26 @@ impl ToolContext {
     pub fn last_error(&self) -> Option<String> {
         self.last.lock().ok().and_then(|g| g.clone())
     }
+
+    /// How many partition assignments the group has made to this consumer so far (counted
+    /// after each is applied).
+    pub fn assignments(&self) -> Arc<std::sync::atomic::AtomicU64> {
+        Arc::clone(&self.assignments)
+    }
 }
 
-impl rdkafka::consumer::ConsumerContext for ToolContext {}
+impl rdkafka::consumer::ConsumerContext for ToolContext {
+    fn post_rebalance(
+        &self,
+        _: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &rdkafka::consumer::Rebalance<'_>,
+    ) {
+        if let rdkafka::consumer::Rebalance::Assign(_) = rebalance {
+            self.assignments
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
 
 impl ClientContext for ToolContext {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -10,16 +10,19 @@
 //! the whole array is filled or the timeout passes, which would hold early records back, so
 //! it is only ever called either without waiting (take what is queued) or for one record
 //! (wait for the next): a record is handed over as soon as a `poll` would have returned it.
-//! With a group, rebalance events must reach rust-rdkafka, so [`Records::Poll`] keeps
-//! polling, but drains what is queued before the caller looks at the clock.
+//! With a group, rebalance and commit events on the consumer queue must reach rust-rdkafka,
+//! so [`Records::Group`] forwards the topic's partition queues to a queue of the tool's own,
+//! reads that one in batches, and polls the consumer queue (which then holds only events)
+//! between batches.
 //!
 //! librdkafka documents `rd_kafka_consume_batch_queue` with its legacy consumer API, but it
 //! serves the high-level consumer's queue as well (it keeps each partition's application
 //! position, and confluent-kafka-python's `Consumer.consume()` is built on it). Two things
 //! differ from polling: events other than records are handled inside librdkafka, so a
 //! client-level error (a broker connection refused) shows as librdkafka's own log line on
-//! stderr rather than the tool's `WARN` line; and a commit's reply on that queue would make
-//! librdkafka abort, which is why [`BatchQueue::new`] refuses a consumer that commits.
+//! stderr rather than the tool's `WARN` line; and a commit's reply on the consumer queue would
+//! make librdkafka abort, which is why [`BatchQueue::new`] refuses a consumer that commits
+//! (a group member's commits stay on the consumer queue, which it polls).
 
 #![allow(unsafe_code)]
 
@@ -50,11 +53,29 @@ pub struct Batch {
 
 /// A consumer's records, by polling or in batches.
 pub enum Records<'a, C: ConsumerContext> {
-    /// One `poll` per record (group members, whose rebalances rust-rdkafka must see).
-    Poll(&'a BaseConsumer<C>),
     /// `rd_kafka_consume_batch_queue` on the consumer queue (assigned partitions only).
     Batch(BatchQueue<'a, C>),
+    /// A group member: its topic's partition queues forwarded to a queue of the tool's own,
+    /// read in batches, while the consumer queue, which keeps the group's events, is polled
+    /// for rust-rdkafka to handle them ([`BatchQueue::for_group`]).
+    Group(Group<'a, C>),
 }
+
+/// What [`Records::Group`] reads from and watches.
+pub struct Group<'a, C: ConsumerContext> {
+    /// The forwarded partition queues and the tool's own.
+    pub queue: BatchQueue<'a, C>,
+    /// The consumer, whose queue keeps the group's events.
+    pub consumer: &'a BaseConsumer<C>,
+    /// Assignments made to the consumer so far, counted by its context after each is
+    /// applied (`ToolContext::assignments`).
+    pub assignments: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The count when the partition queues were last forwarded.
+    pub forwarded_at: u64,
+}
+
+/// The longest a group member waits for records before it polls the group's events again.
+const GROUP_EVENTS_EVERY: Duration = Duration::from_millis(10);
 
 impl<C: ConsumerContext> Records<'_, C> {
     /// Waits up to `timeout` for a record and returns at most `max` (and at most
@@ -68,13 +89,25 @@ impl<C: ConsumerContext> Records<'_, C> {
     ) -> anyhow::Result<Batch> {
         let max = usize::try_from(max).unwrap_or(MAX_BATCH).min(MAX_BATCH);
         match self {
-            Records::Poll(consumer) => Ok(poll_batch(consumer, timeout, max, &mut each)),
-            Records::Batch(queue) => {
-                let mut batch = queue.take(Duration::ZERO, max, &mut each)?;
-                if batch.records == 0 && batch.errors.is_empty() && max > 0 {
-                    batch = queue.take(timeout, 1, &mut each)?;
+            Records::Batch(queue) => queue.next(timeout, max, &mut each),
+            Records::Group(group) => {
+                // Rebalances and commits are served here; a record of a partition that was
+                // not forwarded (one added to the topic since) comes this way too.
+                let batch = poll_batch(group.consumer, Duration::ZERO, max, &mut each);
+                // A partition that is revoked loses its forwarding (librdkafka clears it when
+                // it stops fetching) and, given back, would keep its records to itself: so
+                // after every assignment, forward again (what is queued there moves over).
+                let assignments = group.assignments.load(std::sync::atomic::Ordering::Acquire);
+                if assignments != group.forwarded_at {
+                    group.queue.forward_again();
+                    group.forwarded_at = assignments;
                 }
-                Ok(batch)
+                if batch.records > 0 || !batch.errors.is_empty() {
+                    return Ok(batch);
+                }
+                group
+                    .queue
+                    .next(timeout.min(GROUP_EVENTS_EVERY), max, &mut each)
             }
         }
     }
@@ -107,12 +140,15 @@ fn poll_batch<C: ConsumerContext>(
     batch
 }
 
-/// librdkafka's consumer queue of one consumer, read with `rd_kafka_consume_batch_queue`.
+/// A librdkafka queue of one consumer's records, read with `rd_kafka_consume_batch_queue`.
 pub struct BatchQueue<'a, C: ConsumerContext> {
     /// The consumer whose client the queue belongs to: borrowed, so that it outlives the queue.
     consumer: PhantomData<&'a BaseConsumer<C>>,
-    /// Our reference to the queue (`rd_kafka_queue_get_consumer`), released on drop.
+    /// Our reference to the queue, released on drop.
     queue: NonNull<rdsys::rd_kafka_queue_t>,
+    /// Partition queues forwarded to `queue` ([`BatchQueue::for_group`]): our references,
+    /// unforwarded and released on drop.
+    forwarded: Vec<NonNull<rdsys::rd_kafka_queue_t>>,
     /// Where librdkafka writes the messages of one call.
     slots: Vec<*mut rdsys::rd_kafka_message_t>,
 }
@@ -144,8 +180,71 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
         Ok(BatchQueue {
             consumer: PhantomData,
             queue,
+            forwarded: Vec::new(),
             slots: vec![ptr::null_mut(); MAX_BATCH],
         })
+    }
+
+    /// A queue of the tool's own to which the fetch queues of `partitions` of `topic` are
+    /// forwarded, for a consumer that subscribes (before it does). librdkafka keeps a
+    /// forwarding the application set (`RD_KAFKA_Q_F_FWD_APP`) when it starts fetching an
+    /// assigned partition, so whichever of these partitions the group assigns, their records
+    /// (and per-partition errors) arrive here, and only those: rebalance and commit events
+    /// stay on the consumer queue, for rust-rdkafka's `poll` ([`Records::Group`]). It clears
+    /// the forwarding when it stops fetching a revoked partition, so [`Records::Group`]
+    /// forwards again after every assignment.
+    pub fn for_group(
+        consumer: &'a BaseConsumer<C>,
+        topic: &str,
+        partitions: &[i32],
+    ) -> anyhow::Result<Self> {
+        let rk = consumer.client().native_ptr();
+        let name =
+            std::ffi::CString::new(topic).map_err(|_| anyhow!("topic {topic:?} has a NUL"))?;
+        // SAFETY: `rk` is the live client of `consumer`, which the borrow keeps alive for as
+        // long as this value; the call returns a new queue (or null), released on drop.
+        let raw = unsafe { rdsys::rd_kafka_queue_new(rk) };
+        let queue = NonNull::new(raw).ok_or_else(|| anyhow!("librdkafka made no queue"))?;
+        let mut this = BatchQueue {
+            consumer: PhantomData,
+            queue,
+            forwarded: Vec::with_capacity(partitions.len()),
+            slots: vec![ptr::null_mut(); MAX_BATCH],
+        };
+        for &p in partitions {
+            // SAFETY: as above, and `name` is a valid C string for the call; the result is a
+            // new reference to the partition's fetch queue (or null), released on drop.
+            let raw = unsafe { rdsys::rd_kafka_queue_get_partition(rk, name.as_ptr(), p) };
+            let partition = NonNull::new(raw)
+                .ok_or_else(|| anyhow!("librdkafka has no queue for {topic}-{p}"))?;
+            // Kept before forwarding, so that drop undoes every forwarding made.
+            this.forwarded.push(partition);
+            // SAFETY: both queues are live references of ours.
+            unsafe { rdsys::rd_kafka_queue_forward(partition.as_ptr(), this.queue.as_ptr()) };
+        }
+        Ok(this)
+    }
+
+    /// Forwards the partition queues of [`BatchQueue::for_group`] to this queue again.
+    fn forward_again(&self) {
+        for partition in &self.forwarded {
+            // SAFETY: both queues are live references of ours (see `for_group`).
+            unsafe { rdsys::rd_kafka_queue_forward(partition.as_ptr(), self.queue.as_ptr()) };
+        }
+    }
+
+    /// What is queued, up to `max`; when nothing is, waits up to `timeout` for one record.
+    fn next(
+        &mut self,
+        timeout: Duration,
+        max: usize,
+        each: &mut impl FnMut(&[u8]),
+    ) -> anyhow::Result<Batch> {
+        let batch = self.take(Duration::ZERO, max, each)?;
+        if batch.records > 0 || !batch.errors.is_empty() || max == 0 {
+            return Ok(batch);
+        }
+        self.take(timeout, 1, each)
     }
 
     /// One `rd_kafka_consume_batch_queue`: it returns when `max` records are there or
@@ -252,7 +351,16 @@ fn auto_commit(rk: *mut rdsys::rd_kafka_t) -> anyhow::Result<bool> {
 
 impl<C: ConsumerContext> Drop for BatchQueue<'_, C> {
     fn drop(&mut self) {
-        // SAFETY: releases the one reference `new` took; the pointer is not used again.
+        for partition in self.forwarded.drain(..) {
+            // SAFETY: our references (see `for_group`), not used again. Forwarding to null
+            // leaves what is still queued on the partition's own queue, where the consumer's
+            // close finds it.
+            unsafe {
+                rdsys::rd_kafka_queue_forward(partition.as_ptr(), ptr::null_mut());
+                rdsys::rd_kafka_queue_destroy(partition.as_ptr());
+            }
+        }
+        // SAFETY: releases the one reference `new` or `for_group` took; not used again.
         unsafe { rdsys::rd_kafka_queue_destroy(self.queue.as_ptr()) };
     }
 }

@@ -15,7 +15,7 @@ use anyhow::anyhow;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::batch::{BatchQueue, Records};
+use super::batch::{BatchQueue, Group, Records};
 use super::report::{Json, MB, kafka_time, per_sec};
 use super::{CommonArgs, Output};
 use crate::client::{self, ToolContext};
@@ -127,6 +127,10 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     match &args.group {
         Some(g) => {
             props.insert("group.id".into(), g.clone());
+            // The batched reads store the position past every message they hand over,
+            // errors included: an end-of-partition event at offset N would commit N + 1 and
+            // skip the record produced next. The tool has no use for those events.
+            props.insert("enable.partition.eof".into(), "false".into());
         }
         None => {
             // librdkafka wants a group.id even for assign(); this one never joins or commits.
@@ -144,6 +148,17 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     let (consumer, tool): (BaseConsumer<ToolContext>, _) = client::create(&settings.config())?;
     super::check_reachable(consumer.client(), &tool, &settings)?;
 
+    // Made before subscribing: a group member's partitions are forwarded to the batch queue
+    // before the group assigns any of them.
+    let mut source = match &args.group {
+        Some(_) => Records::Group(Group {
+            queue: BatchQueue::for_group(&consumer, &args.topic, &partitions)?,
+            consumer: &consumer,
+            assignments: tool.assignments(),
+            forwarded_at: 0,
+        }),
+        None => Records::Batch(BatchQueue::new(&consumer)?),
+    };
     let start_wall = SystemTime::now();
     let start = Instant::now();
     match &args.group {
@@ -163,10 +178,6 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     }
     let idle_limit = Duration::from_millis(args.timeout);
     let interval = args.common.interval();
-    let mut source = match &args.group {
-        Some(_) => Records::Poll(&consumer),
-        None => Records::Batch(BatchQueue::new(&consumer)?),
-    };
     let (mut records, mut bytes) = (0u64, 0u64);
     let mut first: Option<Instant> = None;
     let mut last = start;

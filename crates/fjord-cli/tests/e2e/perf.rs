@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::harness::{BrokerProcess, wait_exit};
+use crate::harness::{BrokerProcess, wait_exit, wait_for};
 
 /// Runs `fjord perf ARGS` against `addr`, bounded in time; panics unless it exits 0.
 fn perf(addr: &str, args: &[&str]) -> String {
@@ -172,4 +172,144 @@ fn perf_tools_run_and_report_parseable_results() {
     );
     assert!(number_before(last, " records,") >= 1000.0, "{last}");
     broker.terminate();
+}
+
+/// Starts `fjord perf consume` as a member of `group`: `messages` records at most, 5 s of
+/// idleness at most. Its exit status is not checked: a member that gets fewer than
+/// `messages` fails, as Kafka's tool does.
+fn group_member(addr: &str, topic: &str, group: &str, messages: u64) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["perf", "consume", "--topic", topic, "--group", group])
+        .args(["--messages", &messages.to_string(), "--timeout", "5000"])
+        .args(["--bootstrap-server", addr, "--hide-header"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn fjord perf consume")
+}
+
+/// The records a member started by [`group_member`] consumed, from its result line.
+fn consumed(mut member: std::process::Child) -> u64 {
+    wait_exit(&mut member, Duration::from_secs(60));
+    let out = member.wait_with_output().expect("collect output");
+    let line = String::from_utf8_lossy(&out.stdout).into_owned();
+    line.trim()
+        .split(", ")
+        .nth(4)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no result line: {line:?}"))
+}
+
+/// Two members of one group read in batches from their partitions' queues, forwarded to a
+/// queue of the tool's own: one stops after its share and leaves, the other takes its
+/// partitions over from the offsets it committed. Between them every record is consumed,
+/// none twice (both hand over cleanly: commit on revocation and on close).
+#[test]
+fn perf_consume_group_members_hand_partitions_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
+    let addr = broker.addr.clone();
+    perf(
+        &addr,
+        &[
+            "produce",
+            "--topic",
+            "perf-group",
+            "--partitions",
+            "4",
+            "--num-records",
+            "20000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+        ],
+    );
+    let first = group_member(&addr, "perf-group", "perf-group-members", 5_000);
+    let second = group_member(&addr, "perf-group", "perf-group-members", 20_000);
+    let (first, second) = (consumed(first), consumed(second));
+    assert!(first <= 5_000, "{first} + {second}");
+    assert_eq!(first + second, 20_000, "{first} + {second}");
+    broker.terminate();
+}
+
+/// The state and member count `fjord consumer-groups --describe --state` shows for `group`.
+fn group_state(addr: &str, group: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["consumer-groups", "--bootstrap-server", addr])
+        .args(["--describe", "--state", "--group", group])
+        .output()
+        .expect("run fjord consumer-groups");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find(|l| l.starts_with(group))
+        .map(|l| {
+            l.split_whitespace()
+                .rev()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// A member whose partitions are revoked and given back keeps reading them: librdkafka
+/// clears the forwarding of a partition's queue when it stops fetching it, so the tool
+/// forwards again after every assignment. Records produced after the hand-back must all
+/// arrive.
+#[test]
+fn perf_consume_group_member_reads_partitions_given_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
+    let addr = broker.addr.clone();
+    let produce = || {
+        perf(
+            &addr,
+            &[
+                "produce",
+                "--topic",
+                "perf-regain",
+                "--partitions",
+                "4",
+                "--num-records",
+                "4000",
+                "--record-size",
+                "100",
+                "--throughput",
+                "-1",
+            ],
+        )
+    };
+    produce();
+    let group = "perf-regain-members";
+    let mut first = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args([
+            "perf",
+            "consume",
+            "--topic",
+            "perf-regain",
+            "--group",
+            group,
+        ])
+        .args(["--messages", "8000", "--timeout", "20000", "--hide-header"])
+        .args(["--bootstrap-server", &addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn fjord perf consume");
+    wait_for(Duration::from_secs(20), "the first member to join", || {
+        (group_state(&addr, group) == "1 Stable").then_some(())
+    });
+    // A second member joins (every partition of the first is revoked, some given back),
+    // finds nothing new and leaves after its idle time (the rest given back).
+    let second = consumed(group_member(&addr, "perf-regain", group, 1));
+    wait_for(
+        Duration::from_secs(20),
+        "the first member alone again",
+        || (group_state(&addr, group) == "1 Stable").then_some(()),
+    );
+    produce();
+    wait_exit(&mut first, Duration::from_secs(30));
+    let first = consumed(first);
+    assert_eq!(first + second, 8_000, "{first} + {second}");
 }
