@@ -13,7 +13,8 @@
 //! With a group, rebalance and commit events on the consumer queue must reach rust-rdkafka,
 //! so [`Records::Group`] forwards the topic's partition queues to a queue of the tool's own,
 //! reads that one in batches, and polls the consumer queue (which then holds only events)
-//! between batches.
+//! between batches. A group member stores the offsets of the records it counted itself and
+//! stops at a partition's error ([`BatchQueue::for_group`] says why).
 //!
 //! librdkafka documents `rd_kafka_consume_batch_queue` with its legacy consumer API, but it
 //! serves the high-level consumer's queue as well (it keeps each partition's application
@@ -113,6 +114,9 @@ impl<C: ConsumerContext> Records<'_, C> {
     }
 }
 
+/// Polls a group member's consumer queue: its events, and the records of any partition not
+/// forwarded. The member stores offsets itself (`enable.auto.offset.store=false`, see
+/// [`BatchQueue::for_group`]), so each record's is stored here.
 fn poll_batch<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     timeout: Duration,
@@ -128,6 +132,9 @@ fn poll_batch<C: ConsumerContext>(
                 batch.records += 1;
                 batch.bytes += (value.len() + m.key().map_or(0, <[u8]>::len)) as u64;
                 each(value);
+                // Refused only for a partition no longer assigned, whose next owner reads
+                // the record again from the last commit.
+                let _ = consumer.store_offset_from_message(&m);
             }
             Some(Err(e)) => {
                 batch.errors.push(e.to_string());
@@ -151,6 +158,9 @@ pub struct BatchQueue<'a, C: ConsumerContext> {
     forwarded: Vec<NonNull<rdsys::rd_kafka_queue_t>>,
     /// Where librdkafka writes the messages of one call.
     slots: Vec<*mut rdsys::rd_kafka_message_t>,
+    /// Whether this queue stores the offsets of the records it hands over, and stops at a
+    /// partition's error ([`BatchQueue::for_group`]).
+    stores_offsets: bool,
 }
 
 impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
@@ -182,6 +192,7 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
             queue,
             forwarded: Vec::new(),
             slots: vec![ptr::null_mut(); MAX_BATCH],
+            stores_offsets: false,
         })
     }
 
@@ -193,6 +204,16 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
     /// stay on the consumer queue, for rust-rdkafka's `poll` ([`Records::Group`]). It clears
     /// the forwarding when it stops fetching a revoked partition, so [`Records::Group`]
     /// forwards again after every assignment.
+    ///
+    /// The consumer must have `enable.auto.offset.store=false`: `rd_kafka_consume_batch_queue`
+    /// moves each partition's application position past every message it returns, errors
+    /// included, and an automatic store would commit that. This queue stores, for each run
+    /// of one partition's records in a batch, the offset after the last one
+    /// (`rd_kafka_offset_store`). A message that reports an error of a partition at an
+    /// offset (a fetch error, a corrupt batch) ends the read with an error: the position has
+    /// moved past that offset, and any pause (every rebalance pauses the assignment) would
+    /// resume fetching there, skipping a record the member never saw. What it read before is
+    /// stored, and committed when the consumer closes.
     pub fn for_group(
         consumer: &'a BaseConsumer<C>,
         topic: &str,
@@ -210,6 +231,7 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
             queue,
             forwarded: Vec::with_capacity(partitions.len()),
             slots: vec![ptr::null_mut(); MAX_BATCH],
+            stores_offsets: true,
         };
         for &p in partitions {
             // SAFETY: as above, and `name` is a valid C string for the call; the result is a
@@ -272,19 +294,29 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
         let n = usize::try_from(n)
             .map_err(|_| anyhow!("rd_kafka_consume_batch_queue refused the consumer queue"))?;
         let mut batch = Batch::default();
-        // Destroys whatever `each` did not get through, should it panic.
-        let mut owned = Owned {
+        // Destroys every message of the call when this function returns, panics included;
+        // until then each stays valid, so the one whose offset is stored is still alive then.
+        let owned = Owned {
             messages: &self.slots[..n.min(max)],
-            next: 0,
         };
-        while let Some(&message) = owned.messages.get(owned.next) {
+        // The last record of the current run of one partition's records, whose offset is
+        // stored when the run ends.
+        let mut run: Option<*mut rdsys::rd_kafka_message_t> = None;
+        for &message in owned.messages {
             // SAFETY: librdkafka filled the first `n` slots with messages that are now ours:
-            // each, and the `len` bytes its payload points to, is valid until
-            // `rd_kafka_message_destroy`, called once: here after the last use of both, or by
-            // `Owned`'s drop (from `next` on) if `each` panics.
+            // each, its topic handle and the `len` bytes its payload points to, are valid until
+            // `Owned` destroys it, after this loop.
             unsafe {
                 let m = &*message;
                 if m.err == rdsys::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+                    if self.stores_offsets {
+                        if let Some(last) = run
+                            && !same_partition(&*last, m)
+                        {
+                            store_offset(&*last);
+                        }
+                        run = Some(message);
+                    }
                     let value: &[u8] = if m.payload.is_null() {
                         &[]
                     } else {
@@ -296,30 +328,65 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                     each(value);
                 } else {
                     let text = rdsys::rd_kafka_message_errstr(message);
-                    batch.errors.push(if text.is_null() {
+                    let text = if text.is_null() {
                         format!("consumer error {:?}", m.err)
                     } else {
                         CStr::from_ptr(text).to_string_lossy().into_owned()
-                    });
+                    };
+                    if self.stores_offsets {
+                        if let Some(last) = run.take() {
+                            store_offset(&*last);
+                        }
+                        if !m.rkt.is_null() && m.offset >= 0 {
+                            let topic = CStr::from_ptr(rdsys::rd_kafka_topic_name(m.rkt));
+                            anyhow::bail!(
+                                "{} [{}] at offset {}: {text}; stopping: reading on would move \
+                                 this member's position past that offset (what was read \
+                                 before it is committed)",
+                                topic.to_string_lossy(),
+                                m.partition,
+                                m.offset
+                            );
+                        }
+                    }
+                    batch.errors.push(text);
                 }
-                rdsys::rd_kafka_message_destroy(message);
             }
-            owned.next += 1;
+        }
+        if let Some(last) = run {
+            // SAFETY: `last` is one of `owned`'s messages, not destroyed yet.
+            unsafe { store_offset(&*last) };
         }
         Ok(batch)
     }
 }
 
-/// Messages of one call, `next..` still to be destroyed.
+/// Whether two messages are of the same topic and partition.
+fn same_partition(a: &rdsys::rd_kafka_message_t, b: &rdsys::rd_kafka_message_t) -> bool {
+    a.rkt == b.rkt && a.partition == b.partition
+}
+
+/// Stores the offset after `m`'s as its partition's next to commit.
+///
+/// # Safety
+///
+/// `m` is a live message of a consumer (not destroyed yet), so its topic handle is valid.
+unsafe fn store_offset(m: &rdsys::rd_kafka_message_t) {
+    // SAFETY: per the contract, `m.rkt` is a live topic handle. librdkafka stores `offset + 1`;
+    // it refuses (returns an error) only for a partition no longer assigned, whose next
+    // owner reads the record again from the last commit.
+    let _ = unsafe { rdsys::rd_kafka_offset_store(m.rkt, m.partition, m.offset) };
+}
+
+/// The messages of one call, destroyed on drop.
 struct Owned<'s> {
     messages: &'s [*mut rdsys::rd_kafka_message_t],
-    next: usize,
 }
 
 impl Drop for Owned<'_> {
     fn drop(&mut self) {
-        for &message in &self.messages[self.next..] {
-            // SAFETY: messages past `next` were not destroyed yet (see `BatchQueue::take`).
+        for &message in self.messages {
+            // SAFETY: ours (see `BatchQueue::take`), destroyed once, here.
             unsafe { rdsys::rd_kafka_message_destroy(message) };
         }
     }

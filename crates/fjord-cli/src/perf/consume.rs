@@ -127,9 +127,12 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<()> {
     match &args.group {
         Some(g) => {
             props.insert("group.id".into(), g.clone());
-            // The batched reads store the position past every message they hand over,
-            // errors included: an end-of-partition event at offset N would commit N + 1 and
-            // skip the record produced next. The tool has no use for those events.
+            // The batched reads move librdkafka's application position past every message
+            // they hand over, errors and end-of-partition events included, and with
+            // automatic offset stores that position is what the member commits. So the tool
+            // stores the offsets of the records it counted itself ([`BatchQueue::for_group`])
+            // and has no use for end-of-partition events.
+            props.insert("enable.auto.offset.store".into(), "false".into());
             props.insert("enable.partition.eof".into(), "false".into());
         }
         None => {

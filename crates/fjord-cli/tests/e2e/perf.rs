@@ -313,3 +313,90 @@ fn perf_consume_group_member_reads_partitions_given_back() {
     let first = consumed(first);
     assert_eq!(first + second, 8_000, "{first} + {second}");
 }
+
+/// A group member that meets a corrupt batch stops there and commits exactly what it read.
+/// The batched reads move librdkafka's position past every message they return, errors
+/// included; so the tool stores its records' offsets itself and ends the run at an error
+/// that names a partition and offset (with automatic stores it read on and committed the
+/// end of the partition, past the batch it never saw).
+#[test]
+fn perf_consume_group_member_stops_at_a_corrupt_batch_and_commits_what_it_read() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    use std::os::unix::fs::FileExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
+    let addr = broker.addr.clone();
+    let topic = "perf-corrupt";
+    for _ in 0..3 {
+        perf(
+            &addr,
+            &[
+                "produce",
+                "--topic",
+                topic,
+                "--partitions",
+                "1",
+                "--num-records",
+                "1000",
+                "--record-size",
+                "100",
+                "--throughput",
+                "-1",
+            ],
+        );
+    }
+    // The first batch from offset 1000 on gets one byte of its last record flipped, so its
+    // CRC no longer matches; the broker serves it as stored.
+    let log = dir
+        .path()
+        .join(format!("{topic}-0"))
+        .join(format!("{:020}.log", 0));
+    let bytes = std::fs::read(&log).unwrap();
+    let mut pos = 0;
+    let (at, base) = loop {
+        assert!(pos + 12 <= bytes.len(), "no batch from offset 1000 on");
+        let base = i64::from_be_bytes(bytes[pos..pos + 8].try_into().unwrap());
+        let len = i32::from_be_bytes(bytes[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        if base >= 1000 {
+            break (pos + 12 + len - 1, base);
+        }
+        pos += 12 + len;
+    };
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.write_at(&[bytes[at] ^ 0xff], at as u64).unwrap();
+
+    let group = "perf-corrupt-members";
+    let mut member = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["perf", "consume", "--topic", topic, "--group", group])
+        .args(["--messages", "3000", "--timeout", "5000", "--hide-header"])
+        .args(["--consumer-props", "check.crcs=true"])
+        .args(["--bootstrap-server", &addr])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn fjord perf consume");
+    let status = wait_exit(&mut member, Duration::from_secs(60));
+    let out = member.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("[0] at offset {base}:")),
+        "{stderr}"
+    );
+
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &addr)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, 0);
+    let committed = reader
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    let offset = committed.find_partition(topic, 0).unwrap().offset();
+    assert_eq!(offset, Offset::Offset(base), "{stderr}");
+    broker.terminate();
+}
