@@ -132,8 +132,8 @@ fn poll_batch<C: ConsumerContext>(
                 batch.records += 1;
                 batch.bytes += (value.len() + m.key().map_or(0, <[u8]>::len)) as u64;
                 each(value);
-                // Refused only for a partition no longer assigned, whose next owner reads
-                // the record again from the last commit.
+                // Refused (changing nothing) for a partition no longer assigned or known,
+                // whose next owner reads the record again from the last commit.
                 let _ = consumer.store_offset_from_message(&m);
             }
             Some(Err(e)) => {
@@ -209,11 +209,15 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
     /// moves each partition's application position past every message it returns, errors
     /// included, and an automatic store would commit that. This queue stores, for each run
     /// of one partition's records in a batch, the offset after the last one
-    /// (`rd_kafka_offset_store`). A message that reports an error of a partition at an
-    /// offset (a fetch error, a corrupt batch) ends the read with an error: the position has
-    /// moved past that offset, and any pause (every rebalance pauses the assignment) would
-    /// resume fetching there, skipping a record the member never saw. What it read before is
-    /// stored, and committed when the consumer closes.
+    /// (`rd_kafka_offset_store`). A message that reports an error of a partition (a fetch
+    /// error, a corrupt batch, a failed offset lookup) ends the read with an error: the call
+    /// moves the partition's position past the offset that message carries (a logical one,
+    /// such as BEGINNING, can move it to the end), and any pause (every rebalance pauses the
+    /// assignment) would resume fetching there, skipping records the member never saw. What
+    /// it read before is stored, for the auto-commit (on by default) and the commit at close.
+    /// librdkafka reports such errors only for real faults; the ones a healthy cluster
+    /// causes (leadership moves, an offset out of range with a reset policy) it handles
+    /// without a message.
     pub fn for_group(
         consumer: &'a BaseConsumer<C>,
         topic: &str,
@@ -337,12 +341,12 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                         if let Some(last) = run.take() {
                             store_offset(&*last);
                         }
-                        if !m.rkt.is_null() && m.offset >= 0 {
+                        if !m.rkt.is_null() {
                             let topic = CStr::from_ptr(rdsys::rd_kafka_topic_name(m.rkt));
                             anyhow::bail!(
                                 "{} [{}] at offset {}: {text}; stopping: reading on would move \
                                  this member's position past that offset (what was read \
-                                 before it is committed)",
+                                 before it is stored for the group's commit)",
                                 topic.to_string_lossy(),
                                 m.partition,
                                 m.offset
@@ -373,8 +377,8 @@ fn same_partition(a: &rdsys::rd_kafka_message_t, b: &rdsys::rd_kafka_message_t) 
 /// `m` is a live message of a consumer (not destroyed yet), so its topic handle is valid.
 unsafe fn store_offset(m: &rdsys::rd_kafka_message_t) {
     // SAFETY: per the contract, `m.rkt` is a live topic handle. librdkafka stores `offset + 1`;
-    // it refuses (returns an error) only for a partition no longer assigned, whose next
-    // owner reads the record again from the last commit.
+    // it refuses (returns an error, changing nothing) for a partition no longer assigned or
+    // known, whose next owner reads the record again from the last commit.
     let _ = unsafe { rdsys::rd_kafka_offset_store(m.rkt, m.partition, m.offset) };
 }
 
@@ -419,9 +423,9 @@ fn auto_commit(rk: *mut rdsys::rd_kafka_t) -> anyhow::Result<bool> {
 impl<C: ConsumerContext> Drop for BatchQueue<'_, C> {
     fn drop(&mut self) {
         for partition in self.forwarded.drain(..) {
-            // SAFETY: our references (see `for_group`), not used again. Forwarding to null
-            // leaves what is still queued on the partition's own queue, where the consumer's
-            // close finds it.
+            // SAFETY: our references (see `for_group`), not used again. Undoes the
+            // forwarding; records already moved to the tool's queue go with it, uncounted
+            // and unstored, so the group reads them again.
             unsafe {
                 rdsys::rd_kafka_queue_forward(partition.as_ptr(), ptr::null_mut());
                 rdsys::rd_kafka_queue_destroy(partition.as_ptr());
