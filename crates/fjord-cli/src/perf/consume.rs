@@ -32,7 +32,10 @@ Progress lines go to stderr every 5 s. Properties not given keep these defaults:
 fetch.max.bytes=52428800 max.partition.fetch.bytes=1048576 fetch.wait.max.ms=500
 queued.max.messages.kbytes=65536 (librdkafka's and the Java client's values) and
 fetch.queue.backoff.ms=1 (librdkafka's 1000 stalls a fast consumer for a second whenever
-100,000 records are queued).";
+100,000 records are queued). Records are taken in batches; with --group the tool stores the
+offsets of the records it counted itself (enable.auto.offset.store is always false) and
+stops at an error of a partition (a corrupt batch, a failed fetch), so that the group's
+commit never passes a record it did not read.";
 
 /// Defaults for properties the user did not set (mostly librdkafka's own values, written
 /// out so that the settings line shows them).
