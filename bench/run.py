@@ -649,8 +649,8 @@ def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
                 cmd = [tool, "-C", "-t", topic, "-p", "0", "-b", broker.addr, "-o", "beginning",
                        "-c", str(records), "-X", "fetch.queue.backoff.ms=1"]
                 text, w = run_tool(cmd, broker, log)
-                line = next(l for l in text.splitlines() if " consumed in " in l
-                            and not l.startswith("% 0 messages"))
+                # The last such line is the total (longer runs print one each second too).
+                line = [l for l in text.splitlines() if " consumed in " in l][-1]
                 rate = float(line.split(" msgs/s ")[0].rsplit(" ", 1)[1])
                 docs.append({"fetch_mb_per_sec": rate * 1024 / MIB})
             windows.append(w)
@@ -700,7 +700,8 @@ def run_reference(tool, fjord, broker, repeat, scale, log, R):
             cmd = [tool, "-P", "-t", topic, "-p", "0", "-b", broker.addr, "-s", str(size),
                    "-c", str(records), "-a", "1", "-X", "linger.ms=5"]
             text, w = run_tool(cmd, broker, log)
-            line = next(l for l in text.splitlines() if " msgs/s and " in l)
+            # The last such line is the total (longer runs print one each second too).
+            line = [l for l in text.splitlines() if " msgs/s and " in l][-1]
             rate = float(line.split(" msgs/s and ")[0].rsplit(" ", 1)[1])
             runs.append({"records_per_sec": rate, "mb_per_sec": rate * size / MIB})
             windows.append(w)
