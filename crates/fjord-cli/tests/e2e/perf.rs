@@ -200,6 +200,28 @@ fn consumed(mut member: std::process::Child) -> u64 {
         .unwrap_or_else(|| panic!("no result line: {line:?}"))
 }
 
+/// Produces `records` x 100 B to `topic` (made with `partitions` if missing) with
+/// `fjord perf produce`, as fast as it goes.
+fn produce_small(addr: &str, topic: &str, partitions: u32, records: u64) {
+    let (partitions, records) = (partitions.to_string(), records.to_string());
+    perf(
+        addr,
+        &[
+            "produce",
+            "--topic",
+            topic,
+            "--partitions",
+            &partitions,
+            "--num-records",
+            &records,
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+        ],
+    );
+}
+
 /// Two members of one group read in batches from their partitions' queues, forwarded to a
 /// queue of the tool's own: one stops after its share and leaves, the other takes its
 /// partitions over from the offsets it committed. Between them every record is consumed,
@@ -209,22 +231,7 @@ fn perf_consume_group_members_hand_partitions_over() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
     let addr = broker.addr.clone();
-    perf(
-        &addr,
-        &[
-            "produce",
-            "--topic",
-            "perf-group",
-            "--partitions",
-            "4",
-            "--num-records",
-            "20000",
-            "--record-size",
-            "100",
-            "--throughput",
-            "-1",
-        ],
-    );
+    produce_small(&addr, "perf-group", 4, 20_000);
     let first = group_member(&addr, "perf-group", "perf-group-members", 5_000);
     let second = group_member(&addr, "perf-group", "perf-group-members", 20_000);
     let (first, second) = (consumed(first), consumed(second));
@@ -262,24 +269,7 @@ fn perf_consume_group_member_reads_partitions_given_back() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(dir.path(), &["group.initial.rebalance.delay.ms=0"]);
     let addr = broker.addr.clone();
-    let produce = || {
-        perf(
-            &addr,
-            &[
-                "produce",
-                "--topic",
-                "perf-regain",
-                "--partitions",
-                "4",
-                "--num-records",
-                "4000",
-                "--record-size",
-                "100",
-                "--throughput",
-                "-1",
-            ],
-        )
-    };
+    let produce = || produce_small(&addr, "perf-regain", 4, 4_000);
     produce();
     let group = "perf-regain-members";
     let mut first = Command::new(env!("CARGO_BIN_EXE_fjord"))
@@ -330,22 +320,7 @@ fn perf_consume_group_member_stops_at_a_corrupt_batch_and_commits_what_it_read()
     let addr = broker.addr.clone();
     let topic = "perf-corrupt";
     for _ in 0..3 {
-        perf(
-            &addr,
-            &[
-                "produce",
-                "--topic",
-                topic,
-                "--partitions",
-                "1",
-                "--num-records",
-                "1000",
-                "--record-size",
-                "100",
-                "--throughput",
-                "-1",
-            ],
-        );
+        produce_small(&addr, topic, 1, 1_000);
     }
     // The first batch from offset 1000 on gets one byte of its last record flipped, so its
     // CRC no longer matches; the broker serves it as stored.
