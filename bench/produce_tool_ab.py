@@ -13,7 +13,6 @@ broker, is the limit.
 """
 import itertools
 import os
-import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -39,12 +38,7 @@ def main():
             args.pairs, run,
             lambda r: f"{r['records_per_s']:,.0f} records/s, client {r['client_cpu_s']:.2f} "
                       f"CPU-s (load {r['load']:.2f})")
-    for which, rs in runs.items():
-        rate = [r["records_per_s"] for r in rs]
-        cpu = [r["client_cpu_s"] for r in rs]
-        print(f"{which}: median {statistics.median(rate):,.0f} records/s (range "
-              f"{min(rate):,.0f}-{max(rate):,.0f}), client median {statistics.median(cpu):.2f} "
-              f"CPU-s (range {min(cpu):.2f}-{max(cpu):.2f})")
+    R.print_medians(runs, ("records_per_s", "client_cpu_s"), label="median")
 
 
 if __name__ == "__main__":

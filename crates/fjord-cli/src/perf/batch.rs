@@ -100,7 +100,7 @@ impl<C: ConsumerContext> Records<'_, C> {
                 // after every assignment, forward again (what is queued there moves over).
                 let assignments = group.assignments.load(std::sync::atomic::Ordering::Acquire);
                 if assignments != group.forwarded_at {
-                    group.queue.forward_again();
+                    group.queue.forward();
                     group.forwarded_at = assignments;
                 }
                 if batch.records > 0 || !batch.errors.is_empty() {
@@ -241,18 +241,20 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
             // SAFETY: as above, and `name` is a valid C string for the call; the result is a
             // new reference to the partition's fetch queue (or null), released on drop.
             let raw = unsafe { rdsys::rd_kafka_queue_get_partition(rk, name.as_ptr(), p) };
-            let partition = NonNull::new(raw)
-                .ok_or_else(|| anyhow!("librdkafka has no queue for {topic}-{p}"))?;
-            // Kept before forwarding, so that drop undoes every forwarding made.
-            this.forwarded.push(partition);
-            // SAFETY: both queues are live references of ours.
-            unsafe { rdsys::rd_kafka_queue_forward(partition.as_ptr(), this.queue.as_ptr()) };
+            // Kept as soon as it is taken, so that drop releases it (and undoes its
+            // forwarding) should a later partition fail.
+            this.forwarded.push(
+                NonNull::new(raw)
+                    .ok_or_else(|| anyhow!("librdkafka has no queue for {topic}-{p}"))?,
+            );
         }
+        this.forward();
         Ok(this)
     }
 
-    /// Forwards the partition queues of [`BatchQueue::for_group`] to this queue again.
-    fn forward_again(&self) {
+    /// Forwards the partition queues of [`BatchQueue::for_group`] to this queue: once when it
+    /// is made, and again after every assignment ([`Records::Group`]).
+    fn forward(&self) {
         for partition in &self.forwarded {
             // SAFETY: both queues are live references of ours (see `for_group`).
             unsafe { rdsys::rd_kafka_queue_forward(partition.as_ptr(), self.queue.as_ptr()) };

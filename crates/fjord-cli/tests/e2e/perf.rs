@@ -178,12 +178,27 @@ fn perf_tools_run_and_report_parseable_results() {
 /// idleness at most. Its exit status is not checked: a member that gets fewer than
 /// `messages` fails, as Kafka's tool does.
 fn group_member(addr: &str, topic: &str, group: &str, messages: u64) -> std::process::Child {
+    group_member_with(addr, topic, group, messages, 5_000, &[])
+}
+
+/// [`group_member`] with `idle_ms` of idleness at most and `extra` arguments; stdout and
+/// stderr are piped.
+fn group_member_with(
+    addr: &str,
+    topic: &str,
+    group: &str,
+    messages: u64,
+    idle_ms: u64,
+    extra: &[&str],
+) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_fjord"))
         .args(["perf", "consume", "--topic", topic, "--group", group])
-        .args(["--messages", &messages.to_string(), "--timeout", "5000"])
+        .args(["--messages", &messages.to_string()])
+        .args(["--timeout", &idle_ms.to_string()])
         .args(["--bootstrap-server", addr, "--hide-header"])
+        .args(extra)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn fjord perf consume")
 }
@@ -272,21 +287,7 @@ fn perf_consume_group_member_reads_partitions_given_back() {
     let produce = || produce_small(&addr, "perf-regain", 4, 4_000);
     produce();
     let group = "perf-regain-members";
-    let mut first = Command::new(env!("CARGO_BIN_EXE_fjord"))
-        .args([
-            "perf",
-            "consume",
-            "--topic",
-            "perf-regain",
-            "--group",
-            group,
-        ])
-        .args(["--messages", "8000", "--timeout", "20000", "--hide-header"])
-        .args(["--bootstrap-server", &addr])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn fjord perf consume");
+    let mut first = group_member_with(&addr, "perf-regain", group, 8_000, 20_000, &[]);
     wait_for(Duration::from_secs(20), "the first member to join", || {
         (group_state(&addr, group) == "1 Stable").then_some(())
     });
@@ -343,15 +344,14 @@ fn perf_consume_group_member_stops_at_a_corrupt_batch_and_commits_what_it_read()
     file.write_at(&[bytes[at] ^ 0xff], at as u64).unwrap();
 
     let group = "perf-corrupt-members";
-    let mut member = Command::new(env!("CARGO_BIN_EXE_fjord"))
-        .args(["perf", "consume", "--topic", topic, "--group", group])
-        .args(["--messages", "3000", "--timeout", "5000", "--hide-header"])
-        .args(["--consumer-props", "check.crcs=true"])
-        .args(["--bootstrap-server", &addr])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn fjord perf consume");
+    let mut member = group_member_with(
+        &addr,
+        topic,
+        group,
+        3_000,
+        5_000,
+        &["--consumer-props", "check.crcs=true"],
+    );
     let status = wait_exit(&mut member, Duration::from_secs(60));
     let out = member.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
