@@ -27,6 +27,7 @@ mod consumer_groups;
 mod formatter;
 mod get_offsets;
 mod line_reader;
+mod malloc;
 mod perf;
 mod producer;
 mod props;
@@ -110,6 +111,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    malloc::linked();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv
         .first()
