@@ -132,9 +132,8 @@ fn poll_batch<C: ConsumerContext>(
                 batch.records += 1;
                 batch.bytes += (value.len() + m.key().map_or(0, <[u8]>::len)) as u64;
                 each(value);
-                // Refused (changing nothing) for a partition no longer assigned or known,
-                // whose next owner reads the record again from the last commit.
-                let _ = consumer.store_offset_from_message(&m);
+                // SAFETY: `m` is alive until the end of this arm.
+                unsafe { store_offset(m.ptr()) };
             }
             Some(Err(e)) => {
                 batch.errors.push(e.to_string());
@@ -209,12 +208,13 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
     /// moves each partition's application position past every message it returns, errors
     /// included, and an automatic store would commit that. This queue stores, for each run
     /// of one partition's records in a batch, the offset after the last one
-    /// (`rd_kafka_offset_store`). A message that reports an error of a partition (a fetch
-    /// error, a corrupt batch, a failed offset lookup) ends the read with an error: the call
-    /// moves the partition's position past the offset that message carries (a logical one,
-    /// such as BEGINNING, can move it to the end), and any pause (every rebalance pauses the
-    /// assignment) would resume fetching there, skipping records the member never saw. What
-    /// it read before is stored, for the auto-commit (on by default) and the commit at close.
+    /// (`rd_kafka_offset_store_message`, with its leader epoch). A message that reports an
+    /// error of a partition (a fetch error, a corrupt batch, a failed offset lookup) ends the
+    /// read with an error: the call moves the partition's position past the offset that
+    /// message carries (a logical one, such as BEGINNING, can move it to the end), and any
+    /// pause (every rebalance pauses the assignment) would resume fetching there, skipping
+    /// records the member never saw. What it read before is stored, for the auto-commit (on
+    /// by default) and the commit at close.
     /// librdkafka reports such errors only for real faults; the ones a healthy cluster
     /// causes (leadership moves, an offset out of range with a reset policy) it handles
     /// without a message.
@@ -319,7 +319,7 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                         if let Some(last) = run
                             && !same_partition(&*last, m)
                         {
-                            store_offset(&*last);
+                            store_offset(last);
                         }
                         run = Some(message);
                     }
@@ -341,7 +341,7 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
                     };
                     if self.stores_offsets {
                         if let Some(last) = run.take() {
-                            store_offset(&*last);
+                            store_offset(last);
                         }
                         if !m.rkt.is_null() {
                             let topic = CStr::from_ptr(rdsys::rd_kafka_topic_name(m.rkt));
@@ -361,7 +361,7 @@ impl<'a, C: ConsumerContext> BatchQueue<'a, C> {
         }
         if let Some(last) = run {
             // SAFETY: `last` is one of `owned`'s messages, not destroyed yet.
-            unsafe { store_offset(&*last) };
+            unsafe { store_offset(last) };
         }
         Ok(batch)
     }
@@ -372,16 +372,23 @@ fn same_partition(a: &rdsys::rd_kafka_message_t, b: &rdsys::rd_kafka_message_t) 
     a.rkt == b.rkt && a.partition == b.partition
 }
 
-/// Stores the offset after `m`'s as its partition's next to commit.
+/// Stores the offset after `m`'s, with the leader epoch `m` was fetched in, as its
+/// partition's next to commit.
 ///
 /// # Safety
 ///
-/// `m` is a live message of a consumer (not destroyed yet), so its topic handle is valid.
-unsafe fn store_offset(m: &rdsys::rd_kafka_message_t) {
-    // SAFETY: per the contract, `m.rkt` is a live topic handle. librdkafka stores `offset + 1`;
-    // it refuses (returns an error, changing nothing) for a partition no longer assigned or
-    // known, whose next owner reads the record again from the last commit.
-    let _ = unsafe { rdsys::rd_kafka_offset_store(m.rkt, m.partition, m.offset) };
+/// `m` is a live message of a consumer (not destroyed yet).
+unsafe fn store_offset(m: *mut rdsys::rd_kafka_message_t) {
+    // SAFETY: per the contract, `m` is a live message. librdkafka stores `offset + 1` and the
+    // message's leader epoch; it refuses (returns an error, changing nothing) for a partition
+    // no longer assigned, whose next owner reads the record again from the last commit. The
+    // error object is ours to destroy.
+    unsafe {
+        let error = rdsys::rd_kafka_offset_store_message(m);
+        if !error.is_null() {
+            rdsys::rd_kafka_error_destroy(error);
+        }
+    }
 }
 
 /// The messages of one call, destroyed on drop.

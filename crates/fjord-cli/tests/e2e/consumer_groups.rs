@@ -33,14 +33,14 @@ const OFFSETS_HEADER: [&str; 9] = [
 const PLAN_HEADER: [&str; 4] = ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"];
 
 /// A finished tool run.
-struct Out {
+pub(crate) struct Out {
     code: Option<i32>,
-    stdout: String,
+    pub(crate) stdout: String,
     stderr: String,
 }
 
 impl Out {
-    fn ok(self) -> Out {
+    pub(crate) fn ok(self) -> Out {
         assert_eq!(
             self.code,
             Some(0),
@@ -64,7 +64,7 @@ impl Out {
 
     /// The rows under the header line whose columns are `header` (split on whitespace), up
     /// to the next blank line.
-    fn table(&self, header: &[&str]) -> Vec<Vec<String>> {
+    pub(crate) fn table(&self, header: &[&str]) -> Vec<Vec<String>> {
         let mut lines = self.stdout.lines();
         let found = lines.by_ref().any(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
@@ -105,7 +105,7 @@ fn run(mut cmd: Command) -> Out {
 }
 
 /// `fjord consumer-groups --bootstrap-server ADDR args...`
-fn cg(addr: &str, args: &[&str]) -> Out {
+pub(crate) fn cg(addr: &str, args: &[&str]) -> Out {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fjord"));
     cmd.arg("consumer-groups")
         .arg("--bootstrap-server")

@@ -373,5 +373,23 @@ fn perf_consume_group_member_stops_at_a_corrupt_batch_and_commits_what_it_read()
         .unwrap();
     let offset = committed.find_partition(topic, 0).unwrap().offset();
     assert_eq!(offset, Offset::Offset(base), "{stderr}");
+    // The commit carries the leader epoch the records were fetched in (Fjord's is 0), not
+    // "unknown" (-1, shown as "-").
+    let out =
+        crate::consumer_groups::cg(&addr, &["--describe", "--group", group, "--verbose"]).ok();
+    let rows = out.table(&[
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "LEADER-EPOCH",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    ]);
+    assert_eq!(rows.len(), 1, "{}", out.stdout);
+    assert_eq!(rows[0][3..5], ["0", &base.to_string()], "{}", out.stdout);
     broker.terminate();
 }
