@@ -273,6 +273,12 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         ConfigType::String,
         "TCP congestion control for connections from this host (loopback addresses); empty keeps the system's. Pacing algorithms such as BBR time every send on a path with no link to pace.",
     ),
+    prop(
+        "request.thread.slice.us",
+        "300",
+        ConfigType::Int,
+        "Scheduler time slice, in microseconds, that the threads serving requests ask for (Linux 6.12 and later); shorter than other tasks' slices, it lets a request run as soon as it arrives instead of after them. 100 to 100000, or 0 for the kernel's default.",
+    ),
 ];
 
 const fn prop(
@@ -574,6 +580,13 @@ impl ConfigBuilder {
         }
         if int("group.initial.rebalance.delay.ms") < 0 {
             return Err(invalid("group.initial.rebalance.delay.ms", "must be >= 0"));
+        }
+        let slice = int("request.thread.slice.us");
+        if slice != 0 && !(100..=100_000).contains(&slice) {
+            return Err(invalid(
+                "request.thread.slice.us",
+                "must be 0 (the kernel's default) or 100 to 100000",
+            ));
         }
         if int("log.segment.bytes") < 14 {
             return Err(invalid("log.segment.bytes", "must be at least 14"));

@@ -26,6 +26,7 @@ pub mod coordinator;
 pub mod metadata;
 pub mod partition;
 pub mod quota;
+pub mod sched;
 pub mod server;
 pub mod topic_config;
 

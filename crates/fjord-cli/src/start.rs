@@ -62,8 +62,19 @@ fn load_config(args: &StartArgs) -> anyhow::Result<BrokerConfig> {
 
 fn start(args: StartArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
+    // Every runtime thread serves requests (workers, and blocking threads for fsyncs and
+    // file work); each asks for the configured time slice (fjord_broker::sched says why).
+    let slice_us = u64::try_from(config.get_i64("request.thread.slice.us")).unwrap_or(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(move || {
+            if slice_us > 0
+                && let Err(e) =
+                    fjord_broker::sched::request_slice(std::time::Duration::from_micros(slice_us))
+            {
+                tracing::debug!(error = %e, "request.thread.slice.us not applied");
+            }
+        })
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async move {
