@@ -805,6 +805,18 @@ mod tests {
         let mut b = BrokerConfig::builder();
         b.override_kv("num.partitions=0").unwrap();
         assert!(b.build().is_err());
+        // The kernel's range for a time slice, or 0 for its default.
+        for (value, ok) in [("0", true), ("100", true), ("100000", true), ("99", false)] {
+            let mut b = BrokerConfig::builder();
+            b.override_kv(&format!("request.thread.slice.us={value}"))
+                .unwrap();
+            let built = b.build();
+            assert_eq!(built.is_ok(), ok, "{value}: {:?}", built.err());
+        }
+        let mut b = BrokerConfig::builder();
+        b.override_kv("request.thread.slice.us=100001").unwrap();
+        let msg = b.build().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(msg.contains("request.thread.slice.us"), "{msg}");
     }
 
     #[test]

@@ -44,6 +44,66 @@ fn unknown_or_invalid_settings_fail_naming_the_setting() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("auto.create.topics.enable"));
 }
 
+/// The time slice (`se.slice`, ns) of each of `pid`'s threads named `comm`, from
+/// /proc/PID/task/TID/sched; empty when the kernel does not show it.
+fn thread_slices(pid: u32, comm: &str) -> Vec<u64> {
+    let mut slices = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if name.trim() != comm {
+            continue;
+        }
+        let sched = std::fs::read_to_string(task.join("sched")).unwrap_or_default();
+        slices.extend(sched.lines().filter_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "se.slice").then(|| value.trim().parse::<u64>().ok())?
+        }));
+    }
+    slices
+}
+
+/// Whether this kernel lets a normal thread set its own time slice (Linux 6.12).
+fn kernel_has_custom_slices() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let mut parts = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) >= (6, 12)
+}
+
+#[test]
+fn request_threads_run_with_the_configured_time_slice() {
+    if !kernel_has_custom_slices() {
+        eprintln!("kernel before 6.12: no custom time slices to check");
+        return;
+    }
+    for (overrides, expected_ns) in [
+        (vec![], Some(300_000)),
+        (vec!["request.thread.slice.us=1000"], Some(1_000_000)),
+        (vec!["request.thread.slice.us=0"], None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = BrokerProcess::start(dir.path(), &overrides);
+        let pid = broker.child.id();
+        let workers = thread_slices(pid, "tokio-rt-worker");
+        let main = thread_slices(pid, "fjord");
+        if workers.is_empty() || main.is_empty() {
+            eprintln!("/proc/PID/task/TID/sched shows no se.slice here; skipped");
+            broker.terminate();
+            return;
+        }
+        // Without a setting of its own a thread keeps the kernel's default, the main thread's.
+        let want = expected_ns.unwrap_or(main[0]);
+        assert!(
+            workers.iter().all(|&s| s == want),
+            "{overrides:?}: worker slices {workers:?}, want {want} (main thread {main:?})"
+        );
+        broker.terminate();
+    }
+}
+
 #[test]
 fn second_broker_on_same_data_dir_refuses_and_sigterm_exits_zero() {
     let dir = tempfile::tempdir().unwrap();
