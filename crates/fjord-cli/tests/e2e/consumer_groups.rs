@@ -19,7 +19,7 @@ use crate::clients::{create_topic, producer};
 use crate::harness::{BrokerProcess, refusing_port, wait_exit, wait_for};
 
 const LIMIT: Duration = Duration::from_secs(60);
-const OFFSETS_HEADER: [&str; 9] = [
+pub(crate) const OFFSETS_HEADER: [&str; 9] = [
     "GROUP",
     "TOPIC",
     "PARTITION",

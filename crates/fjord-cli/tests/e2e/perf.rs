@@ -377,18 +377,10 @@ fn perf_consume_group_member_stops_at_a_corrupt_batch_and_commits_what_it_read()
     // "unknown" (-1, shown as "-").
     let out =
         crate::consumer_groups::cg(&addr, &["--describe", "--group", group, "--verbose"]).ok();
-    let rows = out.table(&[
-        "GROUP",
-        "TOPIC",
-        "PARTITION",
-        "LEADER-EPOCH",
-        "CURRENT-OFFSET",
-        "LOG-END-OFFSET",
-        "LAG",
-        "CONSUMER-ID",
-        "HOST",
-        "CLIENT-ID",
-    ]);
+    // `--verbose` adds LEADER-EPOCH after PARTITION.
+    let mut header = crate::consumer_groups::OFFSETS_HEADER.to_vec();
+    header.insert(3, "LEADER-EPOCH");
+    let rows = out.table(&header);
     assert_eq!(rows.len(), 1, "{}", out.stdout);
     assert_eq!(rows[0][3..5], ["0", &base.to_string()], "{}", out.stdout);
     broker.terminate();
