@@ -14,14 +14,27 @@
 //! whose slice is shorter than the running one's preempts it. This needs no privilege and
 //! changes no priority: the thread gets the same share of the CPU, in shorter turns. Older
 //! kernels ignore the field. Threads under another policy (a broker started with `chrt` or
-//! `SCHED_BATCH`) are left alone.
+//! `SCHED_BATCH`) are left alone. On other systems [`request_slice`] does nothing.
 
 #![allow(unsafe_code)]
 
 use std::io;
 use std::time::Duration;
 
+#[cfg(not(target_os = "linux"))]
+/// Does nothing: scheduler time slices are a Linux interface.
+pub fn request_slice(_slice: Duration) -> io::Result<bool> {
+    Ok(false)
+}
+
+#[cfg(not(target_os = "linux"))]
+/// Zero: scheduler time slices are a Linux interface.
+pub fn current_slice() -> io::Result<Duration> {
+    Ok(Duration::ZERO)
+}
+
 /// `struct sched_attr` as `sched_setattr(2)` defines it (`SCHED_ATTR_SIZE_VER1`, 56 bytes).
+#[cfg(target_os = "linux")]
 #[repr(C)]
 #[derive(Default, Debug, Clone, Copy)]
 struct SchedAttr {
@@ -37,9 +50,11 @@ struct SchedAttr {
     util_max: u32,
 }
 
+#[cfg(target_os = "linux")]
 const SCHED_ATTR_SIZE: u32 = std::mem::size_of::<SchedAttr>() as u32;
 
 /// The calling thread's scheduling attributes.
+#[cfg(target_os = "linux")]
 fn get() -> io::Result<SchedAttr> {
     let mut attr = SchedAttr::default();
     // SAFETY: `attr` is a writable `sched_attr` of the size passed; pid 0 is this thread.
@@ -60,6 +75,7 @@ fn get() -> io::Result<SchedAttr> {
 
 /// Asks the kernel for time slices of `slice` for the calling thread, keeping its policy and
 /// nice value. Returns whether it applied: false for a thread not under `SCHED_OTHER`.
+#[cfg(target_os = "linux")]
 pub fn request_slice(slice: Duration) -> io::Result<bool> {
     let mut attr = get()?;
     if attr.policy != libc::SCHED_OTHER as u32 {
@@ -80,11 +96,12 @@ pub fn request_slice(slice: Duration) -> io::Result<bool> {
 
 /// The calling thread's time slice as the kernel reports it (`sched_runtime` of a
 /// `SCHED_OTHER` thread: its custom slice, or the default one; 0 on kernels before 6.6).
+#[cfg(target_os = "linux")]
 pub fn current_slice() -> io::Result<Duration> {
     Ok(Duration::from_nanos(get()?.runtime))
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
