@@ -5,9 +5,10 @@
 //! operation that carries the message) and the application thread frees it: memory moves
 //! from one thread to another for every record, which glibc's allocator handles worse than
 //! mimalloc, whose pages take such frees back without a lock. `fjord perf consume` of
-//! 1,000,000 x 1 KiB read 1,551 against 1,324 MB/s (median of 6 alternating pairs), for
-//! 0.58 against 0.68 client CPU-s (docs/performance.md, "Session 15"). The broker's own CPU
-//! per GB did not change beyond this machine's spread.
+//! 1,000,000 x 1 KiB read 1,371 against 1,213 MB/s with this build (median of 6 alternating
+//! pairs; 1,551 against 1,324 in an earlier set), for 0.63 against 0.72 client CPU-s
+//! (docs/performance.md, "Session 15"). The broker's own CPU per GB did not change beyond
+//! this machine's spread.
 //!
 //! How: `libmimalloc-sys` with its `override` feature compiles mimalloc with
 //! `MI_MALLOC_OVERRIDE`, so its object defines `malloc`, `free`, `realloc`,
