@@ -21,22 +21,9 @@ import consume_ab  # noqa: E402
 
 
 def consume(tool, broker, log, records, preload):
-    cmd = [tool, "-C", "-t", "c", "-p", "0", "-b", broker.addr, "-o", "beginning",
-           "-c", str(records), "-X", "fetch.queue.backoff.ms=1"]
-    saved = os.environ.get("LD_PRELOAD")
-    if preload:
-        os.environ["LD_PRELOAD"] = preload
-    try:
-        text, w = R.run_tool(cmd, broker, log)
-    finally:
-        if saved is None:
-            os.environ.pop("LD_PRELOAD", None)
-        else:
-            os.environ["LD_PRELOAD"] = saved
-    line = [l for l in text.splitlines() if " consumed in " in l][-1]
-    rate = float(line.split(" msgs/s ")[0].rsplit(" ", 1)[1])
-    return {"mb_per_s": rate * 1024 / R.MIB, "client_cpu_s": w["client_cpu_s"],
-            "load": w["load_1m"]}
+    env = dict(os.environ, LD_PRELOAD=preload) if preload else None
+    mb_per_s, w = R.rdkafka_consume(tool, broker, log, "c", records, env=env)
+    return {"mb_per_s": mb_per_s, "client_cpu_s": w["client_cpu_s"], "load": w["load_1m"]}
 
 
 def main():

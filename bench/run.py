@@ -644,15 +644,8 @@ def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
                     "consume", "--topic", topic, "--messages", str(records)], log)
                 docs.append({"fetch_mb_per_sec": d["fetch_mb_per_sec"]})
             else:
-                # rdkafka_performance times from its first message, like fetch.MB.sec, and
-                # prints MB as 10^6 bytes; the row is in 2^20.
-                cmd = [tool, "-C", "-t", topic, "-p", "0", "-b", broker.addr, "-o", "beginning",
-                       "-c", str(records), "-X", "fetch.queue.backoff.ms=1"]
-                text, w = run_tool(cmd, broker, log)
-                # The last such line is the total (longer runs print one each second too).
-                line = [l for l in text.splitlines() if " consumed in " in l][-1]
-                rate = float(line.split(" msgs/s ")[0].rsplit(" ", 1)[1])
-                docs.append({"fetch_mb_per_sec": rate * 1024 / MIB})
+                mb_per_s, w = rdkafka_consume(tool, broker, log, topic, records)
+                docs.append({"fetch_mb_per_sec": mb_per_s})
             windows.append(w)
     R["consume_long"] = {}
     for which, (docs, windows) in out.items():
@@ -663,16 +656,29 @@ def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
     R["partitions_hosted"] = R.get("partitions_hosted", 0) + 1
 
 
-def run_tool(cmd, broker, log, timeout=300):
-    """Runs a client that is not `fjord perf` (librdkafka's tool) on a settled disk; returns
-    (stdout, window)."""
+def rdkafka_consume(tool, broker, log, topic, records, env=None):
+    """Reads `records` 1 KiB records of partition 0 of `topic` from the beginning with
+    librdkafka's `rdkafka_performance -C`; returns (MB/s in 2^20 bytes, window). The tool times
+    from its first message, like fetch.MB.sec, and prints MB as 10^6 bytes."""
+    cmd = [tool, "-C", "-t", topic, "-p", "0", "-b", broker.addr, "-o", "beginning",
+           "-c", str(records), "-X", "fetch.queue.backoff.ms=1"]
+    text, w = run_tool(cmd, broker, log, env=env)
+    # The last such line is the total (longer runs print one each second too).
+    line = [l for l in text.splitlines() if " consumed in " in l][-1]
+    rate = float(line.split(" msgs/s ")[0].rsplit(" ", 1)[1])
+    return rate * 1024 / MIB, w
+
+
+def run_tool(cmd, broker, log, timeout=300, env=None):
+    """Runs a client that is not `fjord perf` (librdkafka's tool) on a settled disk, with
+    `env` if given; returns (stdout, window)."""
     log.write(("$ " + " ".join(cmd) + "\n").encode())
     settled = settle_disk()
     reset_peak_rss(broker.pid)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     window = Window(broker.pid)
     started = time.monotonic()
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     w = window.close(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
     w["wall_s"] = time.monotonic() - started
