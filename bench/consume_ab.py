@@ -2,7 +2,7 @@
 """Consume throughput and broker CPU per GB read for two builds, in alternating pairs.
 
     python3 bench/consume_ab.py --before OLD_FJORD --after NEW_FJORD [--pairs 4] [--records 1000000]
-        [--clients-only] [--group]
+        [--clients-only] [--group] [--producer-props K=V ...]
 
 Each run starts a fresh broker on a fresh data dir, produces --records x 1 KiB to a
 1-partition topic (acks=1), waits for the disk to settle, then times one `fjord perf consume`
@@ -15,6 +15,8 @@ With --clients-only the change is in `fjord perf consume` itself: one broker (th
 build) and one produced topic serve every run, and only the consuming binary alternates, so
 that the memory state of fresh data does not differ between the two (session 13).
 With --group each consume joins a group of its own (`--group`), as Kafka's tool does.
+--producer-props are added to the producing run's (e.g. batch.size=16384, the Java
+producer's default, for a topic of small batches; librdkafka's default makes ~1 MB batches).
 """
 import itertools
 import contextlib
@@ -26,11 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run as R  # noqa: E402  (the suite's helpers)
 
 
-def produce(fjord, broker, log, records):
+def produce(fjord, broker, log, records, props=()):
     R.run_client(fjord, broker, [
         "produce", "--topic", "c", "--num-records", str(records), "--record-size", "1024",
         "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
-        *R.PRODUCER_PROPS], log)
+        *R.PRODUCER_PROPS, *props], log)
 
 
 GROUPS = itertools.count()
@@ -49,9 +51,9 @@ def consume(fjord, broker, log, records, group=False):
     }
 
 
-def one_run(fjord, records, group):
+def one_run(fjord, records, group, props):
     with R.fresh_broker(fjord, "fjord-consume-ab-") as (broker, log):
-        produce(fjord, broker, log, records)
+        produce(fjord, broker, log, records, props)
         return consume(fjord, broker, log, records, group)
 
 
@@ -62,17 +64,20 @@ def main():
                     help="one broker and topic for all runs; only the consumer alternates")
     ap.add_argument("--group", action="store_true",
                     help="consume as a member of a new group each run")
+    ap.add_argument("--producer-props", nargs="+", default=[], metavar="K=V",
+                    help="added to the producer's properties (e.g. batch.size=16384)")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
         if args.clients_only:
             broker, log = stack.enter_context(R.fresh_broker(args.after, "fjord-consume-ab-"))
-            produce(args.after, broker, log, args.records)
+            produce(args.after, broker, log, args.records, args.producer_props)
 
             def run(which):
                 return consume(getattr(args, which), broker, log, args.records, args.group)
         else:
             def run(which):
-                return one_run(getattr(args, which), args.records, args.group)
+                return one_run(getattr(args, which), args.records, args.group,
+                               args.producer_props)
         runs = R.alternate_pairs(
             args.pairs, run,
             lambda r: f"{r['mb_per_s']:,.0f} MB/s, {r['cpu_per_gb']:.3f} broker CPU-s per GB "

@@ -538,6 +538,9 @@ impl Log {
     }
 
     /// [`Log::read_ranges`] by walking the batch headers in the files, from the segment `idx`.
+    /// The batch holding `offset` is found from the offset index and read once; past it the
+    /// read jumps to the last batch start the index names within its limits
+    /// ([`Segment::indexed_boundary`]) and walks only from there.
     fn walk_ranges(
         &self,
         idx: usize,
@@ -547,16 +550,25 @@ impl Log {
     ) -> Result<Vec<(usize, u64, u64)>, LogError> {
         let mut ranges = Vec::new();
         let mut taken = 0usize;
-        let mut start = match self.segments[idx].find_batch(offset)? {
-            Some((pos, _)) => Some((idx, pos)),
-            None if idx + 1 < self.segments.len() => Some((idx + 1, 0)),
-            None => None,
+        let (mut idx, mut found) = match self.segments[idx].find_batch(offset)? {
+            Some(found) => (idx, Some(found)),
+            None if idx + 1 < self.segments.len() => (idx + 1, None),
+            None => return Ok(ranges),
         };
-        while let Some((idx, from)) = start.take() {
+        loop {
             let segment = &self.segments[idx];
-            let mut to = from;
+            // The first batch of the read is taken whole, however large (KIP-74).
+            let (from, mut to) = match found.take() {
+                Some((_, h)) if h.last_offset() >= max_offset => break,
+                Some((pos, h)) => (pos, pos + h.total_len() as u64),
+                None => (0, 0),
+            };
+            let room = max_bytes.saturating_sub(taken) as u64;
+            if let Some(pos) = segment.indexed_boundary(to, from.saturating_add(room), max_offset) {
+                to = pos;
+            }
             let mut done = false;
-            for item in segment.walk(from) {
+            for item in segment.walk(to) {
                 let (pos, h) = item?;
                 let total = h.total_len();
                 let first = taken == 0 && to == from;
@@ -572,9 +584,10 @@ impl Log {
                 taken += (to - from) as usize;
                 ranges.push((idx, from, to));
             }
-            if !done && idx + 1 < self.segments.len() {
-                start = Some((idx + 1, 0));
+            if done || idx + 1 == self.segments.len() {
+                break;
             }
+            idx += 1;
         }
         Ok(ranges)
     }
@@ -645,4 +658,55 @@ pub fn delete_dir(dir: &Path, delay: std::time::Duration) -> Result<(), LogError
     std::fs::rename(dir, &to).map_err(LogError::io("rename", dir))?;
     crate::io::remove_in_background(vec![to], delay);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::{HEADER_CHUNK, bytes_read_here};
+    use crate::testing::build_batch;
+
+    /// A log of `batches` batches of `records` records with `value_len`-byte values, closed
+    /// and opened again, so that its segment remembers no recent batches and reads walk the
+    /// file.
+    fn reopened(dir: &Path, batches: usize, records: usize, value_len: usize) -> Log {
+        let value = vec![b'v'; value_len];
+        let recs: Vec<_> = (0..records).map(|_| (None, Some(&value[..]), 0)).collect();
+        let mut log = Log::open(dir, LogConfig::default(), 0).unwrap();
+        for _ in 0..batches {
+            let bytes = build_batch(0, &recs);
+            let headers = crate::validate_batches(&bytes).unwrap();
+            log.append(&bytes, &headers, 0, 0).unwrap();
+        }
+        log.set_high_watermark(log.log_end_offset());
+        log.close().unwrap();
+        let mut log = Log::open(dir, LogConfig::default(), 0).unwrap();
+        log.set_high_watermark(log.log_end_offset());
+        log
+    }
+
+    /// A 1 MiB read over batches smaller than a header chunk (a Java producer's default
+    /// 16 KiB batches, single records, 100-byte records) reads a couple of headers and at most
+    /// two chunks: the index names where to stop. Walking every header of the range read most
+    /// of the range itself (about 580 KiB for the 15 KiB batches).
+    #[test]
+    fn a_read_over_small_batches_reads_few_headers() {
+        for (batches, records, value_len) in [(200, 15, 1000), (2000, 1, 1000), (8000, 3, 100)] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = reopened(dir.path(), batches, records, value_len);
+            let leo = log.log_end_offset();
+            let before = bytes_read_here();
+            let slices = log.read_slices(leo / 3, leo, 1 << 20).unwrap();
+            let read = bytes_read_here() - before;
+            let sent: usize = slices.iter().map(|s| s.len()).sum();
+            assert!(
+                sent > (1 << 20) - 16 * 1024 && sent <= 1 << 20,
+                "sent {sent}"
+            );
+            assert!(
+                read <= 2 * HEADER_CHUNK as u64 + 1024,
+                "{records} x {value_len}: read {read} bytes of headers for {sent}"
+            );
+        }
+    }
 }

@@ -20,9 +20,19 @@ pub(crate) struct ChunkReader<'a> {
     chunk: usize,
     buf: Vec<u8>,
     buf_start: u64,
-    /// Bytes read from the file so far (for tests of how much a walk copies).
-    #[cfg(test)]
-    bytes_read: u64,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Bytes chunk readers on this thread have read from files (for tests of how much a walk
+    /// copies).
+    static BYTES_READ: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Bytes chunk readers on this thread have read from files so far.
+#[cfg(test)]
+pub(crate) fn bytes_read_here() -> u64 {
+    BYTES_READ.with(|b| b.get())
 }
 
 impl<'a> ChunkReader<'a> {
@@ -35,8 +45,6 @@ impl<'a> ChunkReader<'a> {
             chunk,
             buf: Vec::new(),
             buf_start: 0,
-            #[cfg(test)]
-            bytes_read: 0,
         }
     }
 
@@ -67,9 +75,7 @@ impl<'a> ChunkReader<'a> {
                 .map_err(LogError::io("read", self.path))?;
             self.buf_start = pos;
             #[cfg(test)]
-            {
-                self.bytes_read += want as u64;
-            }
+            BYTES_READ.with(|b| b.set(b.get() + want as u64));
         }
         let from = (pos - self.buf_start) as usize;
         Ok(Some(&self.buf[from..from + len]))
@@ -176,6 +182,7 @@ mod tests {
                 .map_err(LogError::io("write", Path::new("t")))?;
         }
         let path = Path::new("t");
+        let before = bytes_read_here();
         let mut walker = HeaderWalker::new(&file, path, pos, 0);
         let mut seen = Vec::new();
         for item in walker.by_ref() {
@@ -185,7 +192,7 @@ mod tests {
         assert_eq!(seen, expected);
         // The headers of batches 0-3 alone, then one chunk for the rest of the 20 small
         // batches: under 4 KiB. A 16 KiB chunk per large batch would read over 48 KiB.
-        let read = walker.reader.bytes_read;
+        let read = bytes_read_here() - before;
         assert!(read < 4 * 1024, "read {read} bytes");
         Ok(())
     }

@@ -621,6 +621,23 @@ impl Segment {
             .map_or(0, |i| u64::from(offsets[i].pos))
     }
 
+    /// The last batch boundary the offset index knows in `(after, limit]` whose batch starts
+    /// at or below `max_offset` (so every batch before it ends below `max_offset`). A read
+    /// takes the batches up to it without reading their headers: the index names a batch
+    /// start at least every `index_interval_bytes`, so a walk from there to the read's limit
+    /// covers at most one interval and one batch, where walking the whole range read every
+    /// header in it (with batches of a few KiB, most of the range itself).
+    pub fn indexed_boundary(&self, after: u64, limit: u64, max_offset: i64) -> Option<u64> {
+        let offsets = self.offset_index.entries();
+        let limit = limit.min(self.size);
+        let by_pos = offsets.partition_point(|e| u64::from(e.pos) <= limit);
+        let by_offset =
+            offsets.partition_point(|e| self.base_offset + i64::from(e.rel) <= max_offset);
+        let entry = offsets.get(by_pos.min(by_offset).checked_sub(1)?)?;
+        let pos = u64::from(entry.pos);
+        (pos > after).then_some(pos)
+    }
+
     /// Reads `len` bytes at `pos`.
     pub fn read(&self, pos: u64, len: usize) -> Result<Vec<u8>, LogError> {
         read_exact(&self.file, &self.log_path, pos, len)

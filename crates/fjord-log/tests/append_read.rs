@@ -755,3 +755,69 @@ fn a_full_disk_takes_back_the_blocks_spares_and_reserves_hold() {
     assert_eq!(len_of(&cold_active), size + appended * batch_len);
     drop(disk);
 }
+
+/// Reads that jump to a batch start the offset index names (instead of walking every header
+/// up to the limit) take what taking whole batches one by one takes: for index entries at
+/// every batch, every few batches and almost never, batches from a few bytes to beyond the
+/// interval, across segments, after a reopen so that no read is served from the batches a
+/// segment remembers of its last appends.
+#[test]
+fn reads_through_the_offset_index_take_whole_batches_in_order() {
+    for interval in [0, 300, 4096, 1 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 9000,
+            index_interval_bytes: interval,
+            ..LogConfig::default()
+        };
+        let mut log = open(dir.path(), config.clone());
+        let mut batches = Vec::new();
+        for i in 0..150 {
+            let (info, stored) = append_bytes(&mut log, batch(i % 3 + 1, 0, (i * 389) % 2600), 0);
+            batches.push((info.last_offset, stored));
+        }
+        assert!(log.segment_count() > 5);
+        log.close().unwrap();
+        let mut log = open(dir.path(), config);
+        let leo = log.log_end_offset();
+        log.set_high_watermark(leo);
+        let whole_batches = |offset, max_offset, max_bytes| {
+            let mut taken = Vec::new();
+            for (last, bytes) in batches.iter().filter(|b| b.0 >= offset) {
+                if *last >= max_offset
+                    || (!taken.is_empty() && taken.len() + bytes.len() > max_bytes)
+                {
+                    break;
+                }
+                taken.extend_from_slice(bytes);
+            }
+            taken
+        };
+        for offset in 0..leo {
+            // A limit that a run of whole batches fills exactly, and one byte short of it.
+            let exact = whole_batches(offset, leo, 7000).len();
+            for max_bytes in [0, 100, 3000, exact, exact - 1, 20_000, usize::MAX] {
+                for max_offset in [leo, leo - 5, offset + 3] {
+                    let expected = whole_batches(offset, max_offset, max_bytes);
+                    let what = format!(
+                        "interval {interval}, offset {offset}, max_bytes {max_bytes}, max_offset {max_offset}"
+                    );
+                    let read = log.read(offset, max_offset, max_bytes).unwrap().records;
+                    assert!(
+                        read[..] == expected[..],
+                        "{what}: {} bytes, expected {}",
+                        read.len(),
+                        expected.len()
+                    );
+                    let sliced: usize = log
+                        .read_slices(offset, max_offset, max_bytes)
+                        .unwrap()
+                        .iter()
+                        .map(|s| s.len())
+                        .sum();
+                    assert_eq!(sliced, expected.len(), "{what}");
+                }
+            }
+        }
+    }
+}
