@@ -688,7 +688,7 @@ mod tests {
     /// A 1 MiB read over batches smaller than a header chunk (a Java producer's default
     /// 16 KiB batches, single records, 100-byte records) reads a couple of headers and at most
     /// two chunks: the index names where to stop. Walking every header of the range read most
-    /// of the range itself (about 580 KiB for the 15 KiB batches).
+    /// of the range itself (about 540 KiB for the 15 KiB batches).
     #[test]
     fn a_read_over_small_batches_reads_few_headers() {
         for (batches, records, value_len) in [(200, 15, 1000), (2000, 1, 1000), (8000, 3, 100)] {
