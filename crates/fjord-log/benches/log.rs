@@ -1,5 +1,6 @@
-//! Micro-benchmarks of one partition log: append, sequential read, offset lookup (sparse
-//! index + batch walk) and produce-payload validation (CRC). Run with
+//! Micro-benchmarks of one partition log: append, sequential read (into memory, and as the
+//! file ranges a fetch sends), offset lookup (sparse index + batch walk) and produce-payload
+//! validation (CRC). Run with
 //! `cargo bench -p fjord-log --bench log`; docs/performance.md lists recent figures.
 //!
 //! Appends write into the page cache of a temporary directory (no fsync, as the broker's
@@ -86,6 +87,20 @@ fn read(c: &mut Criterion) {
             })
         });
     }
+    // What a fetch does: where the whole batches of a 1 MiB read lie, without reading them.
+    g.throughput(Throughput::Bytes(1 << 20));
+    let mut offset = 0;
+    g.bench_function("slices_1MiB", |b| {
+        b.iter(|| {
+            let slices = log.read_slices(offset, hw, 1 << 20).unwrap();
+            let len: usize = slices.iter().map(|s| s.len()).sum();
+            offset += (len / 1050 * 16) as i64;
+            if offset >= hw - 1024 {
+                offset = 0;
+            }
+            black_box(slices)
+        })
+    });
     g.finish();
 }
 
