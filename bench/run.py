@@ -11,7 +11,8 @@ What it measures (docs/performance.md explains each figure and the targets):
   * produce 200,000 x 1 KiB and 1,000,000 x 100 B, 1 and 4 partitions, acks=1 and all,
     with broker CPU-seconds per GB ingested and peak RSS (VmHWM, reset before each run);
   * consuming each of those topics from the beginning (page cache), and 1 GB of 1 KiB records
-    (the consume target's runs, also with rdkafka_performance -C when given);
+    (the consume target's runs, also with rdkafka_performance -C when given), and that 1 GB
+    written in 16 KiB batches (the Java producer's default batch.size);
   * end-to-end latency at 1,000 msg/s and at 100 MB/s, with the producer's linger.ms 0 and 1;
   * 1,000 partitions vs 4 partitions, same workload.
 
@@ -626,20 +627,29 @@ def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
     """The consume target's figure: 1,000,000 x 1 KiB (1 GB) on one partition, read from the
     beginning `repeat` times with `fjord perf consume` and, when given, with librdkafka's
     `rdkafka_performance -C`, alternating. The matrix's consume rows read 200 MB, about 0.17 s
-    at these rates, where the first fetches' ramp-up weighs on the figure."""
+    at these rates, where the first fetches' ramp-up weighs on the figure.
+    The same records written in 16 KiB batches (`batch.size=16384`, the Java producer's
+    default; librdkafka's makes ~1 MB batches) are read too, with `fjord perf consume`: the
+    broker finds where a fetch's whole batches end differently there (session 16). That row
+    is shown, not judged."""
     records = max(1000, int(1_000_000 * scale))
-    topic = "bench-consume-1gb"
+    topics = {"fjord": "bench-consume-1gb", SMALL_BATCHES: "bench-consume-1gb-16k"}
     print(f"consume {records}x1024B (target run) ...", flush=True)
-    run_client(fjord, broker, [
-        "produce", "--topic", topic, "--num-records", str(records), "--record-size", "1024",
-        "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
-        *PRODUCER_PROPS], log)
-    out = {"fjord": ([], []), "rdkafka_performance": ([], [])}
+    for which, topic in topics.items():
+        extra = ["batch.size=16384"] if which == SMALL_BATCHES else []
+        run_client(fjord, broker, [
+            "produce", "--topic", topic, "--num-records", str(records), "--record-size",
+            "1024", "--throughput", "-1", "--partitions", "1", "--producer-props", "acks=1",
+            *PRODUCER_PROPS, *extra], log)
+    topics["rdkafka_performance"] = topics["fjord"]
+    out = {"fjord": ([], []), "rdkafka_performance": ([], []), SMALL_BATCHES: ([], [])}
     for i in range(repeat):
         order = ["fjord", "rdkafka_performance"] if tool else ["fjord"]
+        order.append(SMALL_BATCHES)
         for which in (order if i % 2 == 0 else order[::-1]):
             docs, windows = out[which]
-            if which == "fjord":
+            topic = topics[which]
+            if which != "rdkafka_performance":
                 d, w = run_client(fjord, broker, [
                     "consume", "--topic", topic, "--messages", str(records)], log)
                 docs.append({"fetch_mb_per_sec": d["fetch_mb_per_sec"]})
@@ -653,7 +663,11 @@ def run_consume_long(fjord, broker, repeat, scale, log, R, tool=None):
             s = summarize(docs, windows, ["fetch_mb_per_sec"])
             s.update(records=records, size=1024, partitions=1)
             R["consume_long"][which] = s
-    R["partitions_hosted"] = R.get("partitions_hosted", 0) + 1
+    R["partitions_hosted"] = R.get("partitions_hosted", 0) + 2
+
+
+# run_consume_long's row of the records written in 16 KiB batches.
+SMALL_BATCHES = "fjord, 16 KiB batches"
 
 
 def rdkafka_consume(tool, broker, log, topic, records, env=None):
@@ -940,7 +954,8 @@ def markdown(res):
     for which, r in (R.get("consume_long") or {}).items():
         lo, hi = r["fetch_mb_per_sec_range"]
         cpu = r["broker_cpu_s"] / (r["records"] * r["size"] / 1e9)
-        L.append(f"| {r['records']:,} x 1024 B, {which} (the target's run) | 1 | "
+        role = "shown, not judged" if which == SMALL_BATCHES else "the target's run"
+        L.append(f"| {r['records']:,} x 1024 B, {which} ({role}) | 1 | "
                  f"{r['fetch_mb_per_sec']:.1f} ({lo:.0f}–{hi:.0f}) | "
                  f"{r['fetch_mb_per_sec'] * MIB / 1024:,.0f} | | | "
                  f"{100 * r['fetch_mb_per_sec'] / lim['loopback_mib_s']:.0f} | "
