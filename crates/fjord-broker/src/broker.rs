@@ -98,7 +98,7 @@ pub struct NewTopic {
 
 /// A key of the broker's partition map, `(topic, index)`, owned or borrowed: produce and fetch
 /// look up every partition they name (a fetch of 1,000 partitions, on each read of its long
-/// poll), and building a `String` for each lookup was a third of the lookup's cost.
+/// poll), and a lookup need not build a `String` for that.
 trait PartitionKey {
     fn topic(&self) -> &str;
     fn index(&self) -> i32;
