@@ -96,53 +96,61 @@ pub struct NewTopic {
     pub configs: BTreeMap<String, String>,
 }
 
-/// A key of the broker's partition map, `(topic, index)`, owned or borrowed: produce and fetch
-/// look up every partition they name (a fetch of 1,000 partitions, on each read of its long
-/// poll), and a lookup need not build a `String` for that.
-trait PartitionKey {
-    fn topic(&self) -> &str;
-    fn index(&self) -> i32;
-}
+/// The hosted partitions of one topic, by index (`None` where an index is not hosted).
+pub type TopicPartitions = Arc<Vec<Option<Arc<Partition>>>>;
 
-impl PartitionKey for (String, i32) {
-    fn topic(&self) -> &str {
-        &self.0
+/// The broker's hosted partitions, by topic name and then index. A request that names many
+/// partitions of a topic (a fetch of 1,000, on each read of its long poll) looks the topic up
+/// once, hashing its name once, and its partitions by index. A topic's list is replaced, not
+/// changed in place, when its partitions change, so a reader can keep it without the lock.
+#[derive(Default)]
+struct PartitionMap(HashMap<String, TopicPartitions>);
+
+impl PartitionMap {
+    fn topic(&self, topic: &str) -> Option<&TopicPartitions> {
+        self.0.get(topic)
     }
-    fn index(&self) -> i32 {
-        self.1
+
+    fn get(&self, topic: &str, index: i32) -> Option<&Arc<Partition>> {
+        let index = usize::try_from(index).ok()?;
+        self.topic(topic)?.get(index)?.as_ref()
+    }
+
+    fn insert(&mut self, p: Arc<Partition>) {
+        let Ok(index) = usize::try_from(p.index) else {
+            return;
+        };
+        let list = self.0.entry(p.topic.clone()).or_default();
+        let mut new = list.as_ref().clone();
+        if new.len() <= index {
+            new.resize(index + 1, None);
+        }
+        new[index] = Some(p);
+        *list = Arc::new(new);
+    }
+
+    fn remove(&mut self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        let index = usize::try_from(index).ok()?;
+        let list = self.0.get_mut(topic)?;
+        let mut new = list.as_ref().clone();
+        let removed = new.get_mut(index)?.take()?;
+        if new.iter().all(Option::is_none) {
+            self.0.remove(topic);
+        } else {
+            *list = Arc::new(new);
+        }
+        Some(removed)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Partition>> {
+        self.0.values().flat_map(|list| list.iter().flatten())
+    }
+
+    /// Empties the map; yields each topic's list (shared if a request still holds it).
+    fn drain(&mut self) -> impl Iterator<Item = TopicPartitions> + '_ {
+        self.0.drain().map(|(_, list)| list)
     }
 }
-
-impl PartitionKey for (&str, i32) {
-    fn topic(&self) -> &str {
-        self.0
-    }
-    fn index(&self) -> i32 {
-        self.1
-    }
-}
-
-impl<'a> std::borrow::Borrow<dyn PartitionKey + 'a> for (String, i32) {
-    fn borrow(&self) -> &(dyn PartitionKey + 'a) {
-        self
-    }
-}
-
-/// Hashes as the tuple `(String, i32)` does (its fields in order), as `Borrow` requires.
-impl std::hash::Hash for dyn PartitionKey + '_ {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.topic().hash(state);
-        self.index().hash(state);
-    }
-}
-
-impl PartialEq for dyn PartitionKey + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.index() == other.index() && self.topic() == other.topic()
-    }
-}
-
-impl Eq for dyn PartitionKey + '_ {}
 
 /// The broker.
 pub struct Broker {
@@ -151,7 +159,7 @@ pub struct Broker {
     /// Cluster id, stored in `meta/meta.properties`.
     pub cluster_id: String,
     metadata: MetadataStore,
-    partitions: RwLock<HashMap<(String, i32), Arc<Partition>>>,
+    partitions: RwLock<PartitionMap>,
     admin: tokio::sync::Mutex<()>,
     advertised: OnceLock<Vec<(String, u16)>>,
     producer_ids: std::sync::Mutex<(i64, i64)>,
@@ -274,7 +282,7 @@ impl Broker {
             config,
             cluster_id,
             metadata,
-            partitions: RwLock::new(HashMap::new()),
+            partitions: RwLock::new(PartitionMap::default()),
             admin: tokio::sync::Mutex::new(()),
             advertised: OnceLock::new(),
             producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
@@ -326,13 +334,20 @@ impl Broker {
     /// Returns a hosted partition.
     pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        map.get(&(topic, index) as &dyn PartitionKey).cloned()
+        map.get(topic, index).cloned()
+    }
+
+    /// Returns the hosted partitions of `topic`, by index: for a request that names many of
+    /// them, one lookup instead of one per partition.
+    pub fn topic_partitions(&self, topic: &str) -> Option<TopicPartitions> {
+        let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+        map.topic(topic).cloned()
     }
 
     /// Returns every hosted partition.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        map.values().cloned().collect()
+        map.iter().cloned().collect()
     }
 
     /// Creates topics. With `validate_only` nothing is written. Results are per topic, in
@@ -605,7 +620,7 @@ impl Broker {
             for topic in image.topics() {
                 let effective = topic_config::effective(&topic.configs, &self.config);
                 for index in 0..topic.partitions {
-                    match map.get(&(topic.name.clone(), index)) {
+                    match map.get(&topic.name, index) {
                         Some(p) if p.topic_id == topic.id => {
                             let mut st = p.lock();
                             if st.config != effective {
@@ -618,8 +633,8 @@ impl Broker {
                 }
             }
             map.iter()
-                .filter(|((t, _), p)| image.topic(t).is_none_or(|ti| ti.id != p.topic_id))
-                .map(|(k, _)| k.clone())
+                .filter(|p| image.topic(&p.topic).is_none_or(|ti| ti.id != p.topic_id))
+                .map(|p| (p.topic.clone(), p.index))
                 .collect()
         };
         // Stale entries go first: a topic deleted and created again under its name must not
@@ -628,7 +643,7 @@ impl Broker {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             stale
                 .into_iter()
-                .filter_map(|key| map.remove(&key).map(|p| (key, p)))
+                .filter_map(|key| map.remove(&key.0, key.1).map(|p| (key, p)))
                 .collect()
         };
         for ((topic, index), p) in removed {
@@ -679,7 +694,7 @@ impl Broker {
         if !opened.is_empty() {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             for p in opened {
-                map.insert((p.topic.clone(), p.index), Arc::new(p));
+                map.insert(Arc::new(p));
             }
         }
         failed.map_or(Ok(()), Err)
@@ -705,7 +720,7 @@ impl Broker {
             let Ok(idx) = idx.parse::<i32>() else {
                 continue;
             };
-            if !entry.path().is_dir() || map.contains_key(&(topic.to_string(), idx)) {
+            if !entry.path().is_dir() || map.get(topic, idx).is_some() {
                 continue;
             }
             tracing::info!(dir = %entry.path().display(), "removing partition directory of a deleted topic");
@@ -751,18 +766,24 @@ impl Broker {
     /// Flushes every partition and marks each log cleanly closed.
     pub fn close(&self) {
         let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
-        for ((topic, index), p) in map.drain() {
-            match Arc::try_unwrap(p) {
-                Ok(p) => {
-                    let st = p.into_state();
-                    if let Err(e) = st.log.close() {
-                        tracing::error!(%topic, partition = index, error = %e, "close failed");
+        for list in map.drain() {
+            // A request still holding the topic's list holds its partitions too.
+            let list = Arc::try_unwrap(list).unwrap_or_else(|shared| shared.as_ref().clone());
+            for p in list.into_iter().flatten() {
+                let (topic, index) = (p.topic.clone(), p.index);
+                match Arc::try_unwrap(p) {
+                    Ok(p) => {
+                        let st = p.into_state();
+                        if let Err(e) = st.log.close() {
+                            tracing::error!(%topic, partition = index, error = %e, "close failed");
+                        }
                     }
-                }
-                Err(p) => {
-                    // A request still holds it: flush so nothing is lost; recovery will scan.
-                    if let Err(e) = p.lock().log.flush() {
-                        tracing::error!(%topic, partition = index, error = %e, "flush at shutdown failed");
+                    Err(p) => {
+                        // A request still holds it: flush so nothing is lost; recovery will
+                        // scan.
+                        if let Err(e) = p.lock().log.flush() {
+                            tracing::error!(%topic, partition = index, error = %e, "flush at shutdown failed");
+                        }
                     }
                 }
             }
@@ -853,27 +874,59 @@ mod tests {
         assert!(validate_topic_name(&"x".repeat(250)).is_err());
     }
 
-    /// A lookup by borrowed `(&str, i32)` finds exactly what the owned key finds: the two
-    /// hash alike, and names that differ only in where the topic ends and the index begins
-    /// stay apart.
+    /// The map finds each partition by topic and index, lists a topic's partitions by index
+    /// (gaps as `None`), and replaces a topic's list on a change, so a list taken before the
+    /// change stays as it was.
     #[test]
-    fn partitions_are_found_by_borrowed_keys() {
-        let mut map = HashMap::new();
-        for (i, (topic, index)) in [("a", 0), ("a", 1), ("a-1", 0), ("b", 10), ("", 0)]
-            .into_iter()
-            .enumerate()
-        {
-            map.insert((topic.to_string(), index), i);
+    fn the_partition_map_finds_partitions_by_topic_and_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let partition = |topic: &str, index: i32| {
+            let log = Log::open(
+                &dir.path().join(Partition::dir_name(topic, index)),
+                fjord_log::LogConfig::default(),
+                0,
+            )
+            .unwrap();
+            let config = topic_config::effective(&BTreeMap::new(), &BrokerConfig::default());
+            Arc::new(Partition::new(
+                topic.to_string(),
+                Uuid::nil(),
+                index,
+                log,
+                config,
+                0,
+            ))
+        };
+        let mut map = PartitionMap::default();
+        for (topic, index) in [("a", 0), ("a", 2), ("a-1", 0), ("b", 1)] {
+            map.insert(partition(topic, index));
         }
-        for ((topic, index), i) in &map {
-            assert_eq!(
-                map.get(&(topic.as_str(), *index) as &dyn PartitionKey),
-                Some(i)
-            );
+        for (topic, index) in [("a", 0), ("a", 2), ("a-1", 0), ("b", 1)] {
+            let p = map.get(topic, index).unwrap();
+            assert_eq!((p.topic.as_str(), p.index), (topic, index));
         }
-        for (topic, index) in [("a", 2), ("a-", 1), ("b", 1), ("c", 0)] {
-            assert_eq!(map.get(&(topic, index) as &dyn PartitionKey), None);
+        for (topic, index) in [("a", 1), ("a", 3), ("a", -1), ("a-", 1), ("b", 0), ("c", 0)] {
+            assert!(map.get(topic, index).is_none(), "{topic} {index}");
         }
+        let before = map.topic("a").cloned().unwrap();
+        let indexes = |list: &TopicPartitions| -> Vec<Option<i32>> {
+            list.iter().map(|p| p.as_ref().map(|p| p.index)).collect()
+        };
+        assert_eq!(indexes(&before), [Some(0), None, Some(2)]);
+        assert_eq!(map.remove("a", 0).map(|p| p.index), Some(0));
+        assert!(map.remove("a", 0).is_none());
+        assert_eq!(indexes(&before), [Some(0), None, Some(2)]);
+        assert_eq!(indexes(map.topic("a").unwrap()), [None, None, Some(2)]);
+        assert_eq!(map.iter().count(), 3);
+        assert!(map.remove("a", 2).is_some());
+        assert!(map.topic("a").is_none());
+        assert_eq!(
+            map.drain()
+                .map(|l| l.iter().flatten().count())
+                .sum::<usize>(),
+            2
+        );
+        assert_eq!(map.iter().count(), 0);
     }
 
     #[test]

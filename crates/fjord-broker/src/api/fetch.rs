@@ -145,6 +145,8 @@ fn read_all(
         } else {
             ResponseError::UnknownTopicOrPartition
         };
+        // The topic's partitions, looked up once for all it names.
+        let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let base = PartitionData::default()
@@ -154,7 +156,9 @@ fn read_all(
                 .with_log_start_offset(-1)
                 .with_preferred_read_replica(BrokerId(-1))
                 .with_records(Some(Bytes::new()));
-            let partition = found.and_then(|t| broker.partition(&t.name, fp.partition));
+            let partition = hosted
+                .as_ref()
+                .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());
             let Some(partition) = partition else {
                 any_error = true;
                 partitions.push(base.with_error_code(unknown.code()));
