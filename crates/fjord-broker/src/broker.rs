@@ -101,8 +101,8 @@ pub type TopicPartitions = Arc<Vec<Option<Arc<Partition>>>>;
 
 /// The broker's hosted partitions, by topic name and then index. A request that names many
 /// partitions of a topic (a fetch of 1,000, on each read of its long poll) looks the topic up
-/// once, hashing its name once, and its partitions by index. A topic's list is replaced, not
-/// changed in place, when its partitions change, so a reader can keep it without the lock.
+/// once, hashing its name once, and its partitions by index. A change copies a topic's list
+/// if a reader still holds it (`Arc::make_mut`), so a reader can keep it without the lock.
 #[derive(Default)]
 struct PartitionMap(HashMap<String, TopicPartitions>);
 
@@ -120,26 +120,22 @@ impl PartitionMap {
         let Ok(index) = usize::try_from(p.index) else {
             return;
         };
-        let list = self.0.entry(p.topic.clone()).or_default();
-        let mut new = list.as_ref().clone();
-        if new.len() <= index {
-            new.resize(index + 1, None);
+        let list = Arc::make_mut(self.0.entry(p.topic.clone()).or_default());
+        if list.len() <= index {
+            list.resize(index + 1, None);
         }
-        new[index] = Some(p);
-        *list = Arc::new(new);
+        list[index] = Some(p);
     }
 
     fn remove(&mut self, topic: &str, index: i32) -> Option<Arc<Partition>> {
         let index = usize::try_from(index).ok()?;
         let list = self.0.get_mut(topic)?;
-        let mut new = list.as_ref().clone();
-        let removed = new.get_mut(index)?.take()?;
-        if new.iter().all(Option::is_none) {
+        list.get(index)?.as_ref()?;
+        let removed = Arc::make_mut(list)[index].take();
+        if list.iter().all(Option::is_none) {
             self.0.remove(topic);
-        } else {
-            *list = Arc::new(new);
         }
-        Some(removed)
+        removed
     }
 
     fn iter(&self) -> impl Iterator<Item = &Arc<Partition>> {
@@ -768,8 +764,7 @@ impl Broker {
         let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
         for list in map.drain() {
             // A request still holding the topic's list holds its partitions too.
-            let list = Arc::try_unwrap(list).unwrap_or_else(|shared| shared.as_ref().clone());
-            for p in list.into_iter().flatten() {
+            for p in Arc::unwrap_or_clone(list).into_iter().flatten() {
                 let (topic, index) = (p.topic.clone(), p.index);
                 match Arc::try_unwrap(p) {
                     Ok(p) => {
@@ -875,8 +870,8 @@ mod tests {
     }
 
     /// The map finds each partition by topic and index, lists a topic's partitions by index
-    /// (gaps as `None`), and replaces a topic's list on a change, so a list taken before the
-    /// change stays as it was.
+    /// (gaps as `None`), and copies a topic's list that a reader holds on a change, so a list
+    /// taken before the change stays as it was.
     #[test]
     fn the_partition_map_finds_partitions_by_topic_and_index() {
         let dir = tempfile::tempdir().unwrap();
