@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewPartitions, NewTopic
@@ -129,6 +131,73 @@ def test_same_key_same_partition_across_clients(bootstrap, admin, topic):
     for r in got:
         where.setdefault(r.key, set()).add(r.partition)
     assert all(len(v) == 1 for v in where.values())
+
+
+def test_incremental_fetch_sessions(bootstrap, admin, topic, caplog):
+    """kafka-python opens a KIP-227 fetch session (a full fetch at epoch 0) and then sends
+    incremental fetches. Records produced to one partition at a time while it reads come back
+    in answers naming only that partition, and every record arrives exactly once and in
+    order, as with a consumer without sessions."""
+    caplog.set_level(logging.DEBUG, logger="kafka.consumer.fetcher")
+    ck_create_topic(admin, topic, partitions=6)
+    records = [{"key": f"k{i}".encode(), "value": f"a{i}".encode()} for i in range(300)]
+    reports = ck_produce(bootstrap, topic, records)
+    tps = [TopicPartition(topic, p) for p in range(6)]
+
+    def consumer(**conf):
+        c = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=100,
+            **conf,
+        )
+        c.assign(tps)
+        c.seek_to_beginning(*tps)
+        return c
+
+    def read(c, got, want, what):
+        def poll():
+            for batch in c.poll(timeout_ms=100).values():
+                got.extend((m.partition, m.offset, m.value) for m in batch)
+            return len(got) >= want
+
+        wait_for(poll, timeout=30, what=what)
+
+    with_sessions = consumer()
+    got = []
+    try:
+        read(with_sessions, got, 300, "the first 300 records")
+        for r in range(6):
+            more = [{"partition": r, "value": f"r{r}-{i}".encode()} for i in range(20)]
+            reports += ck_produce(bootstrap, topic, more)
+            records += more
+            read(with_sessions, got, len(records), f"round {r}, on partition {r}")
+        sessions = [h.next_metadata for h in with_sessions._fetcher._session_handlers.values()]
+        assert any(m.session_id != 0 and m.epoch > 6 for m in sessions), [(m.session_id, m.epoch) for m in sessions]
+    finally:
+        with_sessions.close()
+    want = sorted((p, o, rec["value"]) for (p, o), rec in zip(reports, records))
+    assert len(got) == len(want)
+    assert sorted(got) == want
+    for p in range(6):
+        offsets = [o for (q, o, _) in got if q == p]
+        assert offsets == sorted(offsets)
+    # kafka-python logs each answer: (node, session, partitions answered, partitions implied).
+    fetcher = [r for r in caplog.records if r.name == "kafka.consumer.fetcher"]
+    incremental = [r.args for r in fetcher if r.msg.startswith("Node %s sent an incremental fetch response for session")]
+    assert any(a[2:] == (1, 5) for a in incremental), incremental
+    refused = [r.getMessage() for r in fetcher if "unable to process" in r.msg or "invalid" in r.msg]
+    assert refused == []
+
+    without = consumer(enable_incremental_fetch_sessions=False)
+    plain = []
+    try:
+        read(without, plain, len(want), "all records without a session")
+    finally:
+        without.close()
+    assert sorted(plain) == want
 
 
 def test_end_and_beginning_offsets_and_offsets_for_times(bootstrap, admin, topic):

@@ -163,6 +163,8 @@ pub struct Broker {
     pub groups: GroupCoordinator,
     /// Client quota rates.
     pub quotas: crate::quota::QuotaManager,
+    /// Fetch sessions (KIP-227).
+    pub(crate) fetch_sessions: crate::api::fetch_session::SessionCache,
     _lock: File,
 }
 
@@ -274,6 +276,10 @@ impl Broker {
         let cluster_id = load_cluster_id(&config, &meta_dir)?;
         let next_pid = metadata.image().next_producer_id();
         let groups = GroupCoordinator::new(coordinator_config(&config));
+        let fetch_sessions = crate::api::fetch_session::SessionCache::new(
+            usize::try_from(config.get_i64("max.incremental.fetch.session.cache.slots"))
+                .unwrap_or(0),
+        );
         let broker = Broker {
             config,
             cluster_id,
@@ -284,6 +290,7 @@ impl Broker {
             producer_ids: std::sync::Mutex::new((next_pid, next_pid)),
             groups,
             quotas: crate::quota::QuotaManager::default(),
+            fetch_sessions,
             _lock: lock,
         };
         broker.sync_partitions(&broker.image())?;

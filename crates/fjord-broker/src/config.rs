@@ -244,6 +244,12 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         "Heartbeat interval given to KIP-848 consumer group members.",
     ),
     prop(
+        "max.incremental.fetch.session.cache.slots",
+        "1000",
+        ConfigType::Int,
+        "Most incremental fetch sessions (KIP-227) the broker keeps; 0 turns them off.",
+    ),
+    prop(
         "max.connections",
         "2147483647",
         ConfigType::Int,
@@ -580,6 +586,12 @@ impl ConfigBuilder {
         }
         if int("group.initial.rebalance.delay.ms") < 0 {
             return Err(invalid("group.initial.rebalance.delay.ms", "must be >= 0"));
+        }
+        if int("max.incremental.fetch.session.cache.slots") < 0 {
+            return Err(invalid(
+                "max.incremental.fetch.session.cache.slots",
+                "must be >= 0",
+            ));
         }
         let slice = int("request.thread.slice.us");
         if slice != 0 && !(100..=100_000).contains(&slice) {

@@ -10,19 +10,21 @@
 //! `max_wait_ms`, on a waker that the partitions it reads notify on append — woken by the append itself, not by
 //! a timer — and reads again.
 //!
-//! Fetch sessions (KIP-227): the broker never creates one. It answers every full fetch with
-//! session id 0, which tells a client to keep sending full fetches, and refuses incremental
-//! fetches for a session it does not have with FETCH_SESSION_ID_NOT_FOUND.
+//! Fetch sessions (KIP-227, v7+): a full fetch with epoch 0 makes a session, and incremental
+//! fetches then read the session's partitions and answer only for those that changed; see
+//! [`super::fetch_session`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
+use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
+use super::fetch_session::Plan;
 use super::metadata::LEADER_EPOCH;
 use super::{RequestContext, sb};
 
@@ -30,10 +32,34 @@ use super::{RequestContext, sb};
 const READ_COMMITTED: i8 = 1;
 
 pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
-    if req.session_id != 0 {
-        return FetchResponse::default()
-            .with_error_code(ResponseError::FetchSessionIdNotFound.code());
+    let sessions = &ctx.broker.fetch_sessions;
+    let by_id = ctx.api_version >= 13;
+    let plan = if ctx.api_version >= 7 {
+        sessions.plan(&req, by_id, Instant::now())
+    } else {
+        Plan::Full { create: false }
+    };
+    match plan {
+        Plan::Refused(error) => FetchResponse::default().with_error_code(error.code()),
+        Plan::Full { create } => {
+            let mut response = serve(ctx, &req, &req.topics).await;
+            if create {
+                response.session_id =
+                    sessions.create(by_id, &req.topics, &response, Instant::now());
+            }
+            response
+        }
+        Plan::Incremental { id, epoch, topics } => {
+            let mut response = serve(ctx, &req, &topics).await;
+            sessions.finish(id, epoch, topics, &mut response);
+            response.with_session_id(id)
+        }
     }
+}
+
+/// Reads `topics` (the request's own, or its session's) with the request's limits, waiting
+/// up to `max_wait_ms` for `min_bytes`, and answers for every partition of `topics`.
+async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) -> FetchResponse {
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let stop = crate::server::stopped(ctx.shutdown.clone());
@@ -41,7 +67,7 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
     let mut warm_rounds = 0;
     loop {
         let probe = warm_rounds < WARM_ROUNDS;
-        let (response, bytes, errors, files, cold) = read_all(ctx, &req, probe);
+        let (response, bytes, errors, files, cold) = read_all(ctx, req, topics, probe);
         if !cold.is_empty() {
             warm_rounds += 1;
             warm(cold).await;
@@ -117,6 +143,7 @@ async fn warm(cold: Vec<fjord_log::FileSlice>) {
 fn read_all(
     ctx: &RequestContext,
     req: &FetchRequest,
+    topics_wanted: &[FetchTopic],
     probe: bool,
 ) -> (
     FetchResponse,
@@ -133,8 +160,8 @@ fn read_all(
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut any_error = false;
-    let mut topics = Vec::with_capacity(req.topics.len());
-    for ft in &req.topics {
+    let mut topics = Vec::with_capacity(topics_wanted.len());
+    for ft in topics_wanted {
         let found = if by_id {
             image.topic_by_id(&ft.topic_id)
         } else {

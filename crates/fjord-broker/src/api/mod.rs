@@ -12,6 +12,7 @@ pub mod bounds;
 pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod fetch;
+pub(crate) mod fetch_session;
 pub(crate) mod groups;
 pub(crate) mod metadata;
 pub(crate) mod offsets;

@@ -904,3 +904,297 @@ async fn delete_records_does_not_hold_the_partition_while_it_syncs() {
         "3\n"
     );
 }
+
+/// Produces one batch of `records` records of `value_len` bytes each to `topic`/`partition`.
+async fn produce_to(
+    broker: &Arc<Broker>,
+    topic: &str,
+    partition: i32,
+    records: usize,
+    value_len: usize,
+) {
+    let value = vec![b'v'; value_len];
+    let recs: Vec<_> = (0..records)
+        .map(|i| (None, Some(&value[..]), i as i64 + 1))
+        .collect();
+    let batch = Bytes::from(fjord_log::testing::build_batch(0, &recs));
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let request = RequestKind::Produce(
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch)),
+                    ]),
+            ]),
+    );
+    let Ok(Some(ResponseKind::Produce(r))) =
+        dispatch(&context(broker, 9, &shutdown), request).await
+    else {
+        panic!("no produce response");
+    };
+    assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+}
+
+/// A fetch in session `id` at `epoch` (not waiting) naming `partitions` of `topic` (by name,
+/// and by `topic_id` too) at their fetch offsets, and forgetting `forget`.
+fn session_fetch(
+    id: i32,
+    epoch: i32,
+    max_bytes: i32,
+    topic: (&str, uuid::Uuid),
+    partitions: &[(i32, i64)],
+    forget: &[i32],
+) -> FetchRequest {
+    let topics = if partitions.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            fetch_request::FetchTopic::default()
+                .with_topic(name(topic.0))
+                .with_topic_id(topic.1)
+                .with_partitions(
+                    partitions
+                        .iter()
+                        .map(|&(p, offset)| {
+                            fetch_request::FetchPartition::default()
+                                .with_partition(p)
+                                .with_fetch_offset(offset)
+                                .with_partition_max_bytes(max_bytes)
+                        })
+                        .collect(),
+                ),
+        ]
+    };
+    let forgotten = if forget.is_empty() {
+        Vec::new()
+    } else {
+        vec![
+            fetch_request::ForgottenTopic::default()
+                .with_topic(name(topic.0))
+                .with_topic_id(topic.1)
+                .with_partitions(forget.to_vec()),
+        ]
+    };
+    FetchRequest::default()
+        .with_max_wait_ms(0)
+        .with_max_bytes(max_bytes)
+        .with_session_id(id)
+        .with_session_epoch(epoch)
+        .with_topics(topics)
+        .with_forgotten_topics_data(forgotten)
+}
+
+/// Sends `request` at `version`; returns the answer and, per answered partition in order,
+/// (partition, high watermark, bytes of records, error code).
+async fn session_call(
+    broker: &Arc<Broker>,
+    version: i16,
+    request: FetchRequest,
+) -> (FetchResponse, Vec<(i32, i64, usize, i16)>) {
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let ctx = context(broker, version, &shutdown);
+    let Ok(Some(ResponseKind::Fetch(r))) = dispatch(&ctx, RequestKind::Fetch(request)).await else {
+        panic!("no fetch response");
+    };
+    let parts = r
+        .responses
+        .iter()
+        .flat_map(|t| &t.partitions)
+        .map(|p| {
+            let len = p.records.as_ref().map_or(0, Bytes::len);
+            (p.partition_index, p.high_watermark, len, p.error_code)
+        })
+        .collect();
+    (r, parts)
+}
+
+/// KIP-227: a full fetch at epoch 0 makes a session; incremental fetches answer only for
+/// partitions with records or a changed high watermark, refuse wrong epochs and unknown ids,
+/// drop forgotten partitions, and a full fetch naming the session closes it.
+#[tokio::test]
+async fn a_fetch_session_answers_only_for_partitions_that_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let topic = broker.create_test_topic("s", 3, Default::default()).await;
+    let t = ("s", topic.id);
+    produce_to(&broker, "s", 0, 2, 10).await;
+    let all = [(0, 0), (1, 0), (2, 0)];
+
+    // Epoch -1: a full fetch without a session, as before.
+    let (r, parts) = session_call(&broker, 12, session_fetch(0, -1, 1 << 20, t, &all, &[])).await;
+    assert_eq!((r.error_code, r.session_id), (0, 0));
+    assert_eq!(parts.len(), 3);
+    assert_eq!(broker.fetch_sessions.len(), 0);
+
+    // Epoch 0 makes a session; the full answer covers every partition.
+    let (r, parts) = session_call(&broker, 12, session_fetch(0, 0, 1 << 20, t, &all, &[])).await;
+    let id = r.session_id;
+    assert_ne!(id, 0);
+    assert_eq!(broker.fetch_sessions.len(), 1);
+    assert_eq!(
+        parts.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        [(0, 2), (1, 0), (2, 0)]
+    );
+    assert!(parts[0].2 > 0);
+
+    // The client moves partition 0 past its records: nothing changed, nothing is answered.
+    let (r, parts) = session_call(
+        &broker,
+        12,
+        session_fetch(id, 1, 1 << 20, t, &[(0, 2)], &[]),
+    )
+    .await;
+    assert_eq!((r.error_code, r.session_id), (0, id));
+    assert_eq!(parts, []);
+    assert!(r.responses.is_empty());
+
+    // Records arrive on partition 2: only it is answered, with them.
+    produce_to(&broker, "s", 2, 3, 10).await;
+    let (_, parts) = session_call(&broker, 12, session_fetch(id, 2, 1 << 20, t, &[], &[])).await;
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!((parts[0].0, parts[0].1, parts[0].3), (2, 3, 0));
+    assert!(parts[0].2 > 0);
+
+    // The same epoch again, a future one, and an unknown session are refused.
+    for (sid, epoch, code) in [(id, 2, 71), (id, 9, 71), (id ^ 1, 3, 70)] {
+        let (r, parts) =
+            session_call(&broker, 12, session_fetch(sid, epoch, 1 << 20, t, &[], &[])).await;
+        assert_eq!((r.error_code, r.session_id, parts.len()), (code, 0, 0));
+    }
+
+    // The client moves partition 2 on and forgets partition 1; records on 1 are not answered.
+    produce_to(&broker, "s", 1, 1, 10).await;
+    let (_, parts) = session_call(
+        &broker,
+        12,
+        session_fetch(id, 3, 1 << 20, t, &[(2, 3)], &[1]),
+    )
+    .await;
+    assert_eq!(parts, []);
+    // Taken back in at offset 0, partition 1 is answered with its record.
+    let (_, parts) = session_call(
+        &broker,
+        12,
+        session_fetch(id, 4, 1 << 20, t, &[(1, 0)], &[]),
+    )
+    .await;
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    assert_eq!((parts[0].0, parts[0].1), (1, 1));
+
+    // A partition that does not exist is answered with its error every time.
+    for epoch in [5, 6] {
+        let (r, parts) = session_call(
+            &broker,
+            12,
+            session_fetch(id, epoch, 1 << 20, t, &[(1, 1), (7, 0)], &[]),
+        )
+        .await;
+        assert_eq!(r.session_id, id);
+        assert_eq!(parts, [(7, -1, 0, 3)]);
+    }
+    // Forgetting everything ends the session.
+    let (r, _) = session_call(
+        &broker,
+        12,
+        session_fetch(id, 7, 1 << 20, t, &[], &[0, 1, 2, 7]),
+    )
+    .await;
+    assert_eq!((r.error_code, r.session_id), (0, 0));
+    assert_eq!(broker.fetch_sessions.len(), 0);
+
+    // A full fetch naming a session closes it, and with epoch 0 makes a new one.
+    let (r, _) = session_call(&broker, 12, session_fetch(0, 0, 1 << 20, t, &all, &[])).await;
+    let first = r.session_id;
+    let (r, _) = session_call(&broker, 12, session_fetch(first, 0, 1 << 20, t, &all, &[])).await;
+    let second = r.session_id;
+    assert!(first != 0 && second != 0 && second != first);
+    assert_eq!(broker.fetch_sessions.len(), 1);
+    let (r, _) = session_call(
+        &broker,
+        12,
+        session_fetch(second, -1, 1 << 20, t, &all, &[]),
+    )
+    .await;
+    assert_eq!(r.session_id, 0);
+    assert_eq!(broker.fetch_sessions.len(), 0);
+    let (r, _) = session_call(&broker, 12, session_fetch(second, 1, 1 << 20, t, &[], &[])).await;
+    assert_eq!(r.error_code, 70);
+
+    // Before v7 there are no sessions: epoch 0 is not read.
+    let (r, parts) = session_call(&broker, 6, session_fetch(0, 0, 1 << 20, t, &all, &[])).await;
+    assert_eq!((r.session_id, parts.len()), (0, 3));
+    assert_eq!(broker.fetch_sessions.len(), 0);
+}
+
+/// When the byte limit cuts an incremental fetch short, the partitions it answered go to the
+/// end of the session's read order, so the next fetch starts with the others.
+#[tokio::test]
+async fn a_fetch_session_rotates_the_partitions_it_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let topic = broker.create_test_topic("s", 3, Default::default()).await;
+    let t = ("s", topic.id);
+    for p in 0..3 {
+        produce_to(&broker, "s", p, 4, 1000).await;
+    }
+    // A limit below one batch: each fetch returns the first batch it reads (KIP-74) and
+    // nothing more.
+    let limit = 100;
+    let all = [(0, 0), (1, 0), (2, 0)];
+    let (r, parts) = session_call(&broker, 12, session_fetch(0, 0, limit, t, &all, &[])).await;
+    let id = r.session_id;
+    assert_eq!(parts.iter().filter(|p| p.2 > 0).count(), 1);
+    let mut order = Vec::new();
+    for epoch in 1..=4 {
+        let (_, parts) =
+            session_call(&broker, 12, session_fetch(id, epoch, limit, t, &[], &[])).await;
+        assert_eq!(parts.len(), 1, "{parts:?}");
+        assert!(parts[0].2 > 4000);
+        order.push(parts[0].0);
+    }
+    assert_eq!(order, [0, 1, 2, 0]);
+}
+
+/// Sessions named by topic id (v13+) cannot be used by name (v12) and the other way round;
+/// a cache of one slot answers a second client without a session; 0 slots make none.
+#[tokio::test]
+async fn fetch_sessions_keep_to_their_naming_and_to_the_cache_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker =
+        Broker::open_for_test(dir.path(), &["max.incremental.fetch.session.cache.slots=1"]);
+    let topic = broker.create_test_topic("s", 2, Default::default()).await;
+    let t = ("s", topic.id);
+    let all = [(0, 0), (1, 0)];
+    let (r, parts) = session_call(&broker, 13, session_fetch(0, 0, 1 << 20, t, &all, &[])).await;
+    let id = r.session_id;
+    assert_ne!(id, 0);
+    assert_eq!(parts.len(), 2);
+    produce_to(&broker, "s", 1, 1, 10).await;
+    let (r, parts) = session_call(&broker, 13, session_fetch(id, 1, 1 << 20, t, &[], &[])).await;
+    assert_eq!((r.error_code, r.session_id), (0, id));
+    assert_eq!(r.responses[0].topic_id, topic.id);
+    assert_eq!(parts.iter().map(|p| p.0).collect::<Vec<_>>(), [1]);
+    let (r, _) = session_call(&broker, 12, session_fetch(id, 2, 1 << 20, t, &[], &[])).await;
+    assert_eq!(r.error_code, 106);
+    // The one slot is taken and its session was used just now.
+    let (r, parts) = session_call(&broker, 13, session_fetch(0, 0, 1 << 20, t, &all, &[])).await;
+    assert_eq!((r.error_code, r.session_id, parts.len()), (0, 0, 2));
+
+    let dir = tempfile::tempdir().unwrap();
+    let broker =
+        Broker::open_for_test(dir.path(), &["max.incremental.fetch.session.cache.slots=0"]);
+    let topic = broker.create_test_topic("s", 1, Default::default()).await;
+    let (r, _) = session_call(
+        &broker,
+        12,
+        session_fetch(0, 0, 1 << 20, ("s", topic.id), &[(0, 0)], &[]),
+    )
+    .await;
+    assert_eq!(r.session_id, 0);
+}
