@@ -32,6 +32,11 @@ pub struct Partition {
     state: Mutex<PartitionState>,
     /// Long-polling fetches waiting for an append here (one entry per connection at most).
     waiters: Mutex<Vec<Arc<Notify>>>,
+    /// The high watermark and log start offset as of the last release of `state`'s lock
+    /// ([`StateGuard`] stores them), so that a fetch of a partition with nothing new needs
+    /// neither the lock nor the log ([`Partition::published_offsets`]).
+    published_hw: AtomicI64,
+    published_start: AtomicI64,
     /// Every offset below this one has been fsynced by a flush job (see [`Partition::flush_through`]).
     durable: AtomicI64,
     /// Held by the one flush job running for this partition (group commit).
@@ -108,12 +113,15 @@ impl Partition {
             flush_pending: VecDeque::new(),
         };
         state.rebuild_producer_state(&topic, index);
+        let (hw, start) = (state.log.high_watermark(), state.log.log_start_offset());
         Partition {
             topic,
             topic_id,
             index,
             state: Mutex::new(state),
             waiters: Mutex::new(Vec::new()),
+            published_hw: AtomicI64::new(hw),
+            published_start: AtomicI64::new(start),
             durable: AtomicI64::new(0),
             flushing: Arc::new(tokio::sync::Mutex::new(())),
             flush_jobs: AtomicU64::new(0),
@@ -231,9 +239,25 @@ impl Partition {
         }
     }
 
-    /// Locks the partition state.
-    pub fn lock(&self) -> MutexGuard<'_, PartitionState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    /// Locks the partition state. Releasing the lock publishes the high watermark and log
+    /// start offset ([`Partition::published_offsets`]).
+    pub fn lock(&self) -> StateGuard<'_> {
+        StateGuard {
+            state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
+            published_hw: &self.published_hw,
+            published_start: &self.published_start,
+        }
+    }
+
+    /// The high watermark and log start offset as of the last release of the state lock.
+    /// A fetch that registered its waker first ([`Partition::register_waiter`]) and finds its
+    /// fetch offset at this high watermark has nothing to read: an append after the values
+    /// were published wakes it. Each value is read on its own; a log start offset newer than
+    /// the high watermark can only be larger, which such a fetch takes as a reason to lock.
+    pub fn published_offsets(&self) -> (i64, i64) {
+        let hw = self.published_hw.load(Ordering::Acquire);
+        let start = self.published_start.load(Ordering::Acquire);
+        (hw, start)
     }
 
     /// Consumes the partition and returns its state (for a clean close).
@@ -244,6 +268,38 @@ impl Partition {
     /// Returns the directory name of a partition: `<topic>-<partition>`.
     pub fn dir_name(topic: &str, index: i32) -> String {
         format!("{topic}-{index}")
+    }
+}
+
+/// The partition state, locked. Dropping it publishes the high watermark and log start
+/// offset before the lock is released, so every change to them, by whatever path, is
+/// published.
+pub struct StateGuard<'a> {
+    state: MutexGuard<'a, PartitionState>,
+    published_hw: &'a AtomicI64,
+    published_start: &'a AtomicI64,
+}
+
+impl std::ops::Deref for StateGuard<'_> {
+    type Target = PartitionState;
+
+    fn deref(&self) -> &PartitionState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for StateGuard<'_> {
+    fn deref_mut(&mut self) -> &mut PartitionState {
+        &mut self.state
+    }
+}
+
+impl Drop for StateGuard<'_> {
+    fn drop(&mut self) {
+        self.published_hw
+            .store(self.state.log.high_watermark(), Ordering::Release);
+        self.published_start
+            .store(self.state.log.log_start_offset(), Ordering::Release);
     }
 }
 

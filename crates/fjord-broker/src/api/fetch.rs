@@ -198,6 +198,18 @@ fn read_all(
             }
             // Registered before reading: an append after this read wakes the long poll.
             partition.register_waiter(&ctx.fetch_waker);
+            // At the high watermark there is nothing to read: the answer is the offsets,
+            // taken without the partition's lock or its log (most partitions of a fetch of
+            // many are idle).
+            let (hw, start) = partition.published_offsets();
+            if fp.fetch_offset == hw && hw >= start {
+                partitions.push(
+                    base.with_high_watermark(hw)
+                        .with_last_stable_offset(hw)
+                        .with_log_start_offset(start),
+                );
+                continue;
+            }
             let st = partition.lock();
             let hw = st.log.high_watermark();
             let base = base

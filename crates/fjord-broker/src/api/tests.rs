@@ -1198,3 +1198,80 @@ async fn fetch_sessions_keep_to_their_naming_and_to_the_cache_size() {
     .await;
     assert_eq!(r.session_id, 0);
 }
+
+/// A fetch at the high watermark is answered from the offsets the partition published when
+/// its lock was last released: it needs no lock, and it carries the current offsets (a log
+/// start moved by DeleteRecords included). One offset back, the records are read as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_at_the_high_watermark_needs_no_partition_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"v"[..]), 1)],
+    ));
+    let (p, _) = topic_with_batches(&broker, &batch, 3).await;
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let delete = RequestKind::DeleteRecords(
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(1),
+                    ]),
+            ]),
+    );
+    let response = dispatch(&context(&broker, 2, &shutdown), delete).await;
+    assert!(matches!(response, Ok(Some(ResponseKind::DeleteRecords(_)))));
+
+    let fetch_in_thread = |offset: i64| {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let broker = Arc::clone(&broker);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let (_tx, shutdown) = tokio::sync::watch::channel(false);
+            let r = rt.block_on(dispatch(
+                &context(&broker, 12, &shutdown),
+                fetch_t(offset, 1 << 20),
+            ));
+            let _ = done_tx.send(r);
+        });
+        done
+    };
+    let held = p.lock();
+    let answered = fetch_in_thread(3).recv_timeout(std::time::Duration::from_secs(10));
+    drop(held);
+    let Ok(Ok(Some(ResponseKind::Fetch(r)))) = answered else {
+        panic!("a fetch at the high watermark waited for the partition lock: {answered:?}");
+    };
+    let part = &r.responses[0].partitions[0];
+    assert_eq!(
+        (
+            part.error_code,
+            part.high_watermark,
+            part.last_stable_offset,
+            part.log_start_offset
+        ),
+        (0, 3, 3, 1)
+    );
+    assert_eq!(part.records.as_ref().map(Bytes::len), Some(0));
+
+    let Ok(Ok(Some(ResponseKind::Fetch(r)))) =
+        fetch_in_thread(2).recv_timeout(std::time::Duration::from_secs(10))
+    else {
+        panic!("no fetch response");
+    };
+    let part = &r.responses[0].partitions[0];
+    assert_eq!(
+        (part.error_code, part.high_watermark, part.log_start_offset),
+        (0, 3, 1)
+    );
+    assert_eq!(part.records.as_ref().map(Bytes::len), Some(batch.len()));
+}
