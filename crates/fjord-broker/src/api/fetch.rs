@@ -7,8 +7,13 @@
 //! block a consumer.
 //!
 //! Long poll: when fewer than `min_bytes` are available the handler waits, up to
-//! `max_wait_ms`, on a waker that the partitions it reads notify on append — woken by the append itself, not by
-//! a timer — and reads again.
+//! `max_wait_ms`, on a waker that the partitions it reads notify on append — woken by the
+//! append itself, not by a timer — and reads again. The waker is registered only when the
+//! handler is about to wait, after which it checks that no partition moved since its read.
+//!
+//! A partition whose fetch offset is at its high watermark has nothing to read; it is
+//! answered from the offsets the partition publishes when its lock is released, without the
+//! lock or the log ([`crate::partition::Partition::published_offsets`]).
 //!
 //! Fetch sessions (KIP-227, v7+): a full fetch with epoch 0 makes a session, and incremental
 //! fetches then read the session's partitions and answer only for those that changed; see
@@ -91,12 +96,48 @@ async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) 
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = files;
             return response;
         }
+        if register_and_check(ctx, &response) {
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => {}
             _ = ctx.fetch_waker.notified() => {}
             _ = &mut stop => {}
         }
     }
+}
+
+/// Before a long poll waits: registers the connection's waker with every partition
+/// `response` answers for, then tells whether any of them has moved past the high watermark
+/// the answer carries, in which case the caller reads again instead of waiting. An append
+/// published before a registration is seen here; one after it wakes the waker. Registering
+/// only fetches that wait spares the many that find records on their first read a lock per
+/// partition, and leaves fewer stale wake-ups behind.
+pub(super) fn register_and_check(ctx: &RequestContext, response: &FetchResponse) -> bool {
+    let broker = &ctx.broker;
+    let image = broker.image();
+    let by_id = ctx.api_version >= 13;
+    let mut moved = false;
+    for answered in &response.responses {
+        let found = if by_id {
+            image.topic_by_id(&answered.topic_id)
+        } else {
+            image.topic(&answered.topic)
+        };
+        let Some(hosted) = found.and_then(|t| broker.topic_partitions(&t.name)) else {
+            continue;
+        };
+        for p in &answered.partitions {
+            let partition = usize::try_from(p.partition_index)
+                .ok()
+                .and_then(|i| hosted.get(i)?.as_ref());
+            if let Some(partition) = partition {
+                partition.register_waiter(&ctx.fetch_waker);
+                moved |= partition.published_offsets().0 != p.high_watermark;
+            }
+        }
+    }
+    moved
 }
 
 /// Rounds of reading cold data into the page cache one fetch may take before it reads
@@ -196,8 +237,6 @@ fn read_all(
                 partitions.push(base.with_error_code(ResponseError::UnknownLeaderEpoch.code()));
                 continue;
             }
-            // Registered before reading: an append after this read wakes the long poll.
-            partition.register_waiter(&ctx.fetch_waker);
             // At the high watermark there is nothing to read: the answer is the offsets,
             // taken without the partition's lock or its log (most partitions of a fetch of
             // many are idle).

@@ -1275,3 +1275,35 @@ async fn a_fetch_at_the_high_watermark_needs_no_partition_lock() {
     );
     assert_eq!(part.records.as_ref().map(Bytes::len), Some(batch.len()));
 }
+
+/// Before a long poll waits it registers its waker and reads the published high watermarks:
+/// an append after the registration wakes it, and one since its read makes it read again
+/// instead of waiting.
+#[tokio::test]
+async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"v"[..]), 1)],
+    ));
+    topic_with_batches(&broker, &batch, 2).await;
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let ctx = context(&broker, 12, &shutdown);
+    let Ok(Some(ResponseKind::Fetch(read))) = dispatch(&ctx, fetch_t(2, 1 << 20)).await else {
+        panic!("no fetch response");
+    };
+    assert_eq!(read.responses[0].partitions[0].high_watermark, 2);
+    assert!(!super::fetch::register_and_check(&ctx, &read));
+    produce_t(&broker, &batch, 1).await;
+    let woken = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        ctx.fetch_waker.notified(),
+    )
+    .await;
+    assert!(
+        woken.is_ok(),
+        "the append did not wake the registered waker"
+    );
+    assert!(super::fetch::register_and_check(&ctx, &read));
+}
