@@ -196,7 +196,13 @@ pub fn encode(
             let mut buf = ChunkedBuf::new(shared_record_sets(fetch), files.clone());
             header
                 .encode(&mut buf, header_version)
-                .and_then(|()| fetch.encode(&mut buf, version))
+                .and_then(|()| {
+                    if super::fetch_encode::encode(fetch, version, &mut buf) {
+                        Ok(())
+                    } else {
+                        fetch.encode(&mut buf, version)
+                    }
+                })
                 .map_err(failed)?;
             // `None` if the chunks cannot be trusted (the encoder went back into a chunk
             // already handed off, or the files did not match the placeholders): kafka-protocol
