@@ -217,13 +217,14 @@ fn read_all(
         let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let base = PartitionData::default()
-                .with_partition_index(fp.partition)
-                .with_high_watermark(-1)
-                .with_last_stable_offset(-1)
-                .with_log_start_offset(-1)
-                .with_preferred_read_replica(BrokerId(-1))
-                .with_records(Some(Bytes::new()));
+            // Fields set in place: a chain of `with_` calls moves the whole struct each time.
+            let mut base = PartitionData::default();
+            base.partition_index = fp.partition;
+            base.high_watermark = -1;
+            base.last_stable_offset = -1;
+            base.log_start_offset = -1;
+            base.preferred_read_replica = BrokerId(-1);
+            base.records = Some(Bytes::new());
             let partition = hosted
                 .as_ref()
                 .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());
@@ -242,19 +243,17 @@ fn read_all(
             // many are idle).
             let (hw, start) = partition.published_offsets();
             if fp.fetch_offset == hw && hw >= start {
-                partitions.push(
-                    base.with_high_watermark(hw)
-                        .with_last_stable_offset(hw)
-                        .with_log_start_offset(start),
-                );
+                base.high_watermark = hw;
+                base.last_stable_offset = hw;
+                base.log_start_offset = start;
+                partitions.push(base);
                 continue;
             }
             let st = partition.lock();
             let hw = st.log.high_watermark();
-            let base = base
-                .with_high_watermark(hw)
-                .with_last_stable_offset(hw)
-                .with_log_start_offset(st.log.log_start_offset());
+            base.high_watermark = hw;
+            base.last_stable_offset = hw;
+            base.log_start_offset = st.log.log_start_offset();
             let limit = (fp.partition_max_bytes.max(0) as usize).min(remaining);
             // KIP-74: only the first data of the whole response may exceed the limits.
             // Only where the batches lie is read under the lock; their bytes are sent from the

@@ -15,85 +15,120 @@ use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, Partition
 
 /// Writes the body of `fetch` at `version` exactly as kafka-protocol would, and returns true;
 /// or writes nothing and returns false when the response is not of the plain shape.
+///
+/// Everything but record sets is gathered in a local buffer and handed to `buf` in one
+/// `put_slice` before each non-empty record set and at the end, so that `buf` sees few
+/// writes and each record set as a slice of its own.
 pub(super) fn encode<B: BufMut>(fetch: &FetchResponse, version: i16, buf: &mut B) -> bool {
     if !is_plain(fetch, version) {
         return false;
     }
-    let flexible = version >= 12;
-    buf.put_i32(fetch.throttle_time_ms);
-    if version >= 7 {
-        buf.put_i16(fetch.error_code);
-        buf.put_i32(fetch.session_id);
+    let mut framing = Framing {
+        out: buf,
+        pending: Vec::with_capacity(256),
+    };
+    write(fetch, version, &mut framing);
+    framing.flush();
+    true
+}
+
+/// Framing bytes on their way to `out`; record sets go straight through.
+struct Framing<'a, B> {
+    out: &'a mut B,
+    pending: Vec<u8>,
+}
+
+impl<B: BufMut> Framing<'_, B> {
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.out.put_slice(&self.pending);
+            self.pending.clear();
+        }
     }
-    put_len(buf, flexible, fetch.responses.len());
+
+    fn records(&mut self, records: &[u8]) {
+        if !records.is_empty() {
+            self.flush();
+            self.out.put_slice(records);
+        }
+    }
+}
+
+fn write<B: BufMut>(fetch: &FetchResponse, version: i16, buf: &mut Framing<'_, B>) {
+    let flexible = version >= 12;
+    buf.pending.put_i32(fetch.throttle_time_ms);
+    if version >= 7 {
+        buf.pending.put_i16(fetch.error_code);
+        buf.pending.put_i32(fetch.session_id);
+    }
+    put_len(&mut buf.pending, flexible, fetch.responses.len());
     for topic in &fetch.responses {
         if version <= 12 {
             let name = topic.topic.0.as_bytes();
             if flexible {
-                put_uvarint(buf, name.len() as u32 + 1);
+                put_uvarint(&mut buf.pending, name.len() as u32 + 1);
             } else {
-                buf.put_i16(name.len() as i16);
+                buf.pending.put_i16(name.len() as i16);
             }
-            buf.put_slice(name);
+            buf.pending.put_slice(name);
         }
         if version >= 13 {
-            buf.put_slice(topic.topic_id.as_bytes());
+            buf.pending.put_slice(topic.topic_id.as_bytes());
         }
-        put_len(buf, flexible, topic.partitions.len());
+        put_len(&mut buf.pending, flexible, topic.partitions.len());
         for p in &topic.partitions {
             put_partition(buf, p, version);
         }
         if flexible {
-            buf.put_u8(0); // no tagged fields
+            buf.pending.put_u8(0); // no tagged fields
         }
     }
     if flexible {
-        buf.put_u8(0);
+        buf.pending.put_u8(0);
     }
-    true
 }
 
-fn put_partition<B: BufMut>(buf: &mut B, p: &PartitionData, version: i16) {
+fn put_partition<B: BufMut>(buf: &mut Framing<'_, B>, p: &PartitionData, version: i16) {
     let flexible = version >= 12;
-    buf.put_i32(p.partition_index);
-    buf.put_i16(p.error_code);
-    buf.put_i64(p.high_watermark);
-    buf.put_i64(p.last_stable_offset);
+    buf.pending.put_i32(p.partition_index);
+    buf.pending.put_i16(p.error_code);
+    buf.pending.put_i64(p.high_watermark);
+    buf.pending.put_i64(p.last_stable_offset);
     if version >= 5 {
-        buf.put_i64(p.log_start_offset);
+        buf.pending.put_i64(p.log_start_offset);
     }
     match &p.aborted_transactions {
-        None if flexible => buf.put_u8(0),
-        None => buf.put_i32(-1),
+        None if flexible => buf.pending.put_u8(0),
+        None => buf.pending.put_i32(-1),
         Some(aborted) => {
-            put_len(buf, flexible, aborted.len());
+            put_len(&mut buf.pending, flexible, aborted.len());
             for a in aborted {
-                buf.put_i64(a.producer_id.0);
-                buf.put_i64(a.first_offset);
+                buf.pending.put_i64(a.producer_id.0);
+                buf.pending.put_i64(a.first_offset);
                 if flexible {
-                    buf.put_u8(0);
+                    buf.pending.put_u8(0);
                 }
             }
         }
     }
     if version >= 11 {
-        buf.put_i32(p.preferred_read_replica.0);
+        buf.pending.put_i32(p.preferred_read_replica.0);
     }
     match &p.records {
-        None if flexible => buf.put_u8(0),
-        None => buf.put_i32(-1),
+        None if flexible => buf.pending.put_u8(0),
+        None => buf.pending.put_i32(-1),
         Some(records) => {
             if flexible {
-                put_uvarint(buf, records.len() as u32 + 1);
+                put_uvarint(&mut buf.pending, records.len() as u32 + 1);
             } else {
-                buf.put_i32(records.len() as i32);
+                buf.pending.put_i32(records.len() as i32);
             }
             // The very slice, so that a chunked buffer can tell a record set by its address.
-            buf.put_slice(records);
+            buf.records(records);
         }
     }
     if flexible {
-        buf.put_u8(0);
+        buf.pending.put_u8(0);
     }
 }
 
