@@ -65,6 +65,18 @@ impl Field {
     }
 }
 
+/// The bytes of a struct's regular fields at `version`, when every one of them is
+/// fixed-width.
+fn fixed_width(fields: &[Field], version: i16) -> Option<usize> {
+    fields
+        .iter()
+        .filter(|f| f.tag.is_none() && f.present(version))
+        .try_fold(0usize, |width, f| match f.ty {
+            Ty::Fixed(n) => Some(width + usize::from(n)),
+            _ => None,
+        })
+}
+
 /// What a length prefix or count measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum What {
@@ -160,6 +172,17 @@ pub enum BoundsError {
 /// and checks every count and length against the bytes that remain. Returns the bytes the
 /// body's fields take (the decoder ignores any that follow).
 pub fn check_body(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, BoundsError> {
+    walk(key, version, body, true)
+}
+
+/// [`check_body`] with `whole_elements` off: every element walked field by field (tests
+/// compare the two).
+fn walk(
+    key: ApiKey,
+    version: i16,
+    body: &[u8],
+    whole_elements: bool,
+) -> Result<usize, BoundsError> {
     let (flexible, fields) = schema::message(key).ok_or(BoundsError::NoSchema)?;
     let mut walker = Walker {
         buf: body,
@@ -167,6 +190,7 @@ pub fn check_body(key: ApiKey, version: i16, body: &[u8]) -> Result<usize, Bound
         end: body.len(),
         version,
         flexible: version >= flexible,
+        whole_elements,
     };
     walker.fields(fields)?;
     Ok(walker.pos)
@@ -179,6 +203,8 @@ struct Walker<'a> {
     end: usize,
     version: i16,
     flexible: bool,
+    /// Skip array elements of only fixed-width fields whole (see [`Walker::value`]).
+    whole_elements: bool,
 }
 
 impl Walker<'_> {
@@ -243,10 +269,29 @@ impl Walker<'_> {
                 _ => Ok(()),
             },
             Ty::Array(elem) => {
-                if let Some(count) = self.length(What::Array)? {
+                let Some(count) = self.length(What::Array)? else {
+                    return Ok(());
+                };
+                // Elements whose regular fields at this version are all fixed-width (a
+                // fetch's partitions): one skip each, then their tagged-field section. An
+                // element cut short is walked field by field, so the error is the same.
+                if let Ty::Struct(fields) = elem
+                    && self.whole_elements
+                    && let Some(width) = fixed_width(fields, self.version)
+                {
                     for _ in 0..count {
-                        self.value(*elem)?;
+                        if self.remaining() < width {
+                            return self.fields(fields);
+                        }
+                        self.skip(width)?;
+                        if self.flexible {
+                            self.tagged_fields(fields)?;
+                        }
                     }
+                    return Ok(());
+                }
+                for _ in 0..count {
+                    self.value(*elem)?;
                 }
                 Ok(())
             }

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestKind};
 
 use super::schema;
-use super::{BoundsError, Field, Ty, What, check_body};
+use super::{BoundsError, Field, Ty, What, check_body, walk};
 use crate::api::SUPPORTED;
 
 /// Where the generator wrote a count or length prefix.
@@ -322,6 +322,56 @@ fn populated_bodies_of_every_served_version_match_kafka_protocol_and_pass() {
                 "{key:?} v{version}: cut at {cut} accepted"
             );
         }
+    }
+}
+
+/// Elements of only fixed-width fields are skipped whole; the answer, and the error of every
+/// cut and of every count raised past the bytes left, is the field-by-field walk's.
+#[test]
+fn whole_element_skips_answer_as_the_field_by_field_walk() {
+    for (key, version) in served() {
+        let g = Gen::body(key, version, None);
+        let flexible = g.flexible;
+        let body = g.out;
+        for cut in 0..=body.len() {
+            assert_eq!(
+                walk(key, version, &body[..cut], true),
+                walk(key, version, &body[..cut], false),
+                "{key:?} v{version}: cut at {cut}"
+            );
+        }
+        for p in g.prefixes.iter().filter(|p| p.what == What::Array) {
+            let mut raised = body.clone();
+            // One more element than the array has: the walk runs into what follows.
+            if flexible {
+                raised[p.at] = raised[p.at].wrapping_add(1);
+            } else {
+                raised[p.at + p.width - 1] = raised[p.at + p.width - 1].wrapping_add(1);
+            }
+            assert_eq!(
+                walk(key, version, &raised, true),
+                walk(key, version, &raised, false),
+                "{key:?} v{version}: {p:?} one more"
+            );
+        }
+    }
+    // The case it is for: a fetch's partitions, at every served version.
+    fn has_fixed_elements(fields: &[Field], version: i16) -> bool {
+        fields
+            .iter()
+            .filter(|f| f.present(version))
+            .any(|f| match f.ty {
+                Ty::Array(Ty::Struct(inner)) => {
+                    super::fixed_width(inner, version).is_some()
+                        || has_fixed_elements(inner, version)
+                }
+                Ty::Array(_) | Ty::Fixed(_) | Ty::Str | Ty::Bytes => false,
+                Ty::Struct(inner) | Ty::OptStruct(inner) => has_fixed_elements(inner, version),
+            })
+    }
+    let (_, fetch) = schema::message(ApiKey::Fetch).unwrap();
+    for version in 4..=17 {
+        assert!(has_fixed_elements(fetch, version), "Fetch v{version}");
     }
 }
 
