@@ -279,6 +279,7 @@ impl Broker {
         let fetch_sessions = crate::api::fetch_session::SessionCache::new(
             usize::try_from(config.get_i64("max.incremental.fetch.session.cache.slots"))
                 .unwrap_or(0),
+            crate::api::fetch_session::MAX_CACHED_PARTITIONS,
         );
         let broker = Broker {
             config,

@@ -43,6 +43,13 @@ const FINAL_EPOCH: i32 = -1;
 /// `min.incremental.fetch.session.eviction.ms` default).
 pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_secs(120);
 
+/// Most partitions all sessions together hold (about 100 bytes each, so about 25 MB): a
+/// session that would pass it is not made, and one that grows past it ends. Either way its
+/// client goes on with full fetches. Sessions are kept for clients the broker cannot vouch
+/// for, and the sessions a cache of `slots` can hold would otherwise be bounded only by the
+/// partitions a request can name.
+pub(crate) const MAX_CACHED_PARTITIONS: usize = 250_000;
+
 /// What a fetch request asks of the session cache ([`SessionCache::plan`]).
 #[derive(Debug)]
 pub(crate) enum Plan {
@@ -63,6 +70,7 @@ pub(crate) enum Plan {
 /// The broker's fetch sessions.
 pub(crate) struct SessionCache {
     slots: usize,
+    max_partitions: usize,
     sessions: Mutex<HashMap<i32, Session>>,
 }
 
@@ -187,13 +195,16 @@ impl Session {
                 Some(m) => m.get(&fp.partition).copied(),
                 None => parts.iter().position(|p| p.partition == fp.partition),
             };
+            // Only the fields the broker reads are kept (no unknown tagged fields).
+            let mut kept = fp.clone();
+            kept.unknown_tagged_fields.clear();
             match at {
-                Some(j) => parts[j] = fp.clone(),
+                Some(j) => parts[j] = kept,
                 None => {
                     if let Some(m) = &mut by_partition {
                         m.insert(fp.partition, parts.len());
                     }
-                    parts.push(fp.clone());
+                    parts.push(kept);
                     sents.push(sent(i));
                 }
             }
@@ -227,6 +238,11 @@ impl Session {
             .collect();
         retain_aligned(Arc::make_mut(&mut self.topics), &mut self.sent, &keep);
     }
+}
+
+/// The partitions all `sessions` hold.
+fn cached_partitions(sessions: &HashMap<i32, Session>) -> usize {
+    sessions.values().map(Session::len).sum()
 }
 
 /// Keeps the elements of `a` and `b` (same length as `keep`) where `keep` is true, in order.
@@ -267,10 +283,12 @@ fn rotate_aligned<A, B>(a: &mut Vec<A>, b: &mut Vec<B>, last: &[bool]) {
 }
 
 impl SessionCache {
-    /// A cache of at most `slots` sessions; 0 makes none.
-    pub(crate) fn new(slots: usize) -> Self {
+    /// A cache of at most `slots` sessions (0 makes none) holding at most `max_partitions`
+    /// partitions together ([`MAX_CACHED_PARTITIONS`]).
+    pub(crate) fn new(slots: usize, max_partitions: usize) -> Self {
         SessionCache {
             slots,
+            max_partitions,
             sessions: Mutex::new(HashMap::new()),
         }
     }
@@ -307,6 +325,7 @@ impl SessionCache {
         if session.by_id != by_id {
             return Plan::Refused(ResponseError::FetchSessionTopicIdError);
         }
+        let before = session.len();
         let mut index = session.index();
         for ft in &req.topics {
             session.upsert(&mut index, ft, |_| UNSENT);
@@ -315,12 +334,24 @@ impl SessionCache {
             session.forget(&index, f);
         }
         session.compact();
+        let grown = session.len() > before;
         if session.topics.is_empty() {
             // Nothing left to fetch: the session ends, and the request is served as it is
             // (its partitions, if any, were all forgotten again).
             sessions.remove(&id);
             return Plan::Full { create: false };
         }
+        if grown && cached_partitions(&sessions) > self.max_partitions {
+            tracing::debug!(
+                session = id,
+                "fetch session ended: the sessions hold too many partitions"
+            );
+            sessions.remove(&id);
+            return Plan::Full { create: false };
+        }
+        let Some(session) = sessions.get_mut(&id) else {
+            return Plan::Refused(ResponseError::FetchSessionIdNotFound);
+        };
         session.epoch = next_epoch(epoch);
         session.last_used = now;
         Plan::Incremental {
@@ -354,6 +385,9 @@ impl SessionCache {
             return NO_SESSION;
         }
         let mut sessions = self.sessions();
+        if cached_partitions(&sessions) + session.len() > self.max_partitions {
+            return NO_SESSION;
+        }
         if sessions.len() >= self.slots {
             let oldest = sessions
                 .iter()
@@ -464,7 +498,7 @@ mod tests {
         let response = FetchResponse::default().with_responses(vec![
             FetchableTopicResponse::default().with_partitions(vec![PartitionData::default()]),
         ]);
-        let cache = SessionCache::new(1);
+        let cache = SessionCache::new(1, MAX_CACHED_PARTITIONS);
         let t0 = Instant::now();
         let first = cache.create(false, &topics, &response, t0);
         assert_ne!(first, NO_SESSION);
@@ -479,6 +513,51 @@ mod tests {
         let later = later + EVICTABLE_AFTER;
         assert_eq!(cache.create(false, &topics, &failed, later), NO_SESSION);
         assert_eq!(cache.create(false, &[], &response, later), NO_SESSION);
+    }
+
+    /// All sessions together hold at most the partition budget: a session past it is not
+    /// made, and one that grows past it ends (its request served without a session).
+    #[test]
+    fn sessions_hold_at_most_the_partition_budget() {
+        use kafka_protocol::messages::fetch_request::FetchPartition;
+        use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
+        use kafka_protocol::protocol::StrBytes;
+
+        let topic = |parts: &[i32]| {
+            FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(
+                    parts
+                        .iter()
+                        .map(|&p| FetchPartition::default().with_partition(p))
+                        .collect(),
+                )
+        };
+        let answered = |n: usize| {
+            FetchResponse::default().with_responses(vec![
+                FetchableTopicResponse::default()
+                    .with_partitions(vec![PartitionData::default(); n]),
+            ])
+        };
+        let cache = SessionCache::new(10, 3);
+        let now = Instant::now();
+        let first = cache.create(false, &[topic(&[0, 1])], &answered(2), now);
+        assert_ne!(first, NO_SESSION);
+        assert_eq!(
+            cache.create(false, &[topic(&[0, 1])], &answered(2), now),
+            NO_SESSION
+        );
+        let incremental = |epoch: i32, parts: &[i32]| {
+            FetchRequest::default()
+                .with_session_id(first)
+                .with_session_epoch(epoch)
+                .with_topics(vec![topic(parts)])
+        };
+        let plan = cache.plan(&incremental(1, &[2]), false, now);
+        assert!(matches!(plan, Plan::Incremental { .. }), "{plan:?}");
+        let plan = cache.plan(&incremental(2, &[3]), false, now);
+        assert!(matches!(plan, Plan::Full { create: false }), "{plan:?}");
+        assert_eq!(cache.len(), 0);
     }
 
     #[test]
