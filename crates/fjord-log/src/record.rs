@@ -463,7 +463,9 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
     put_unsigned(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
-fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
+/// Appends `value` as an unsigned varint (Kafka's UNSIGNED_VARINT, and the base of the zigzag
+/// forms above).
+pub fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
         value >>= 7;

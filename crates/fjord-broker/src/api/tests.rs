@@ -620,24 +620,29 @@ async fn create_t(
     broker.partition("t", 0).unwrap()
 }
 
+/// An acks=1 Produce request of `batch` to `topic`/`partition`.
+fn produce_request(topic: &str, partition: i32, batch: Bytes) -> RequestKind {
+    RequestKind::Produce(
+        ProduceRequest::default()
+            .with_acks(1)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(partition)
+                            .with_records(Some(batch)),
+                    ]),
+            ]),
+    )
+}
+
 /// Produces `batch` to partition 0 of "t" `times` times (acks=1), through `dispatch`.
 async fn produce_t(broker: &Arc<Broker>, batch: &Bytes, times: usize) {
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     for _ in 0..times {
-        let request = RequestKind::Produce(
-            ProduceRequest::default()
-                .with_acks(1)
-                .with_timeout_ms(1000)
-                .with_topic_data(vec![
-                    produce_request::TopicProduceData::default()
-                        .with_name(name("t"))
-                        .with_partition_data(vec![
-                            produce_request::PartitionProduceData::default()
-                                .with_index(0)
-                                .with_records(Some(batch.clone())),
-                        ]),
-                ]),
-        );
+        let request = produce_request("t", 0, batch.clone());
         let response = dispatch(&context(broker, 9, &shutdown), request).await;
         assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
     }
@@ -683,6 +688,23 @@ fn fetch_t(offset: i64, max_bytes: i32) -> RequestKind {
                         fetch_request::FetchPartition::default()
                             .with_fetch_offset(offset)
                             .with_partition_max_bytes(max_bytes),
+                    ]),
+            ]),
+    )
+}
+
+/// A DeleteRecords request for partition 0 of "t" up to `offset`.
+fn delete_records_t(offset: i64) -> RequestKind {
+    RequestKind::DeleteRecords(
+        DeleteRecordsRequest::default()
+            .with_timeout_ms(5000)
+            .with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(name("t"))
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(offset),
                     ]),
             ]),
     )
@@ -846,19 +868,7 @@ async fn delete_records_does_not_hold_the_partition_while_it_syncs() {
     let (p, log_dir) = topic_with_batches(&broker, &batch, 5).await;
     let checkpoint = p.lock().log.start_checkpoint();
     let held = fjord_log::testing::hold_start_checkpoint(&checkpoint);
-    let request = RequestKind::DeleteRecords(
-        DeleteRecordsRequest::default()
-            .with_timeout_ms(5000)
-            .with_topics(vec![
-                delete_records_request::DeleteRecordsTopic::default()
-                    .with_name(name("t"))
-                    .with_partitions(vec![
-                        delete_records_request::DeleteRecordsPartition::default()
-                            .with_partition_index(0)
-                            .with_offset(3),
-                    ]),
-            ]),
-    );
+    let request = delete_records_t(3);
     let deleting = {
         let broker = Arc::clone(&broker);
         tokio::spawn(async move {
@@ -919,20 +929,7 @@ async fn produce_to(
         .collect();
     let batch = Bytes::from(fjord_log::testing::build_batch(0, &recs));
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    let request = RequestKind::Produce(
-        ProduceRequest::default()
-            .with_acks(1)
-            .with_timeout_ms(1000)
-            .with_topic_data(vec![
-                produce_request::TopicProduceData::default()
-                    .with_name(name(topic))
-                    .with_partition_data(vec![
-                        produce_request::PartitionProduceData::default()
-                            .with_index(partition)
-                            .with_records(Some(batch)),
-                    ]),
-            ]),
-    );
+    let request = produce_request(topic, partition, batch);
     let Ok(Some(ResponseKind::Produce(r))) =
         dispatch(&context(broker, 9, &shutdown), request).await
     else {
@@ -1212,19 +1209,7 @@ async fn a_fetch_at_the_high_watermark_needs_no_partition_lock() {
     ));
     let (p, _) = topic_with_batches(&broker, &batch, 3).await;
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    let delete = RequestKind::DeleteRecords(
-        DeleteRecordsRequest::default()
-            .with_timeout_ms(5000)
-            .with_topics(vec![
-                delete_records_request::DeleteRecordsTopic::default()
-                    .with_name(name("t"))
-                    .with_partitions(vec![
-                        delete_records_request::DeleteRecordsPartition::default()
-                            .with_partition_index(0)
-                            .with_offset(1),
-                    ]),
-            ]),
-    );
+    let delete = delete_records_t(1);
     let response = dispatch(&context(&broker, 2, &shutdown), delete).await;
     assert!(matches!(response, Ok(Some(ResponseKind::DeleteRecords(_)))));
 

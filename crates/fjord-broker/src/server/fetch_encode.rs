@@ -174,7 +174,7 @@ fn fits(len: usize) -> bool {
 }
 
 /// An array's length: an `i32`, or in flexible versions a varint of length + 1.
-fn put_len<B: BufMut>(buf: &mut B, flexible: bool, len: usize) {
+fn put_len(buf: &mut Vec<u8>, flexible: bool, len: usize) {
     if flexible {
         put_uvarint(buf, len as u32 + 1);
     } else {
@@ -182,12 +182,8 @@ fn put_len<B: BufMut>(buf: &mut B, flexible: bool, len: usize) {
     }
 }
 
-fn put_uvarint<B: BufMut>(buf: &mut B, mut v: u32) {
-    while v >= 0x80 {
-        buf.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    buf.put_u8(v as u8);
+fn put_uvarint(buf: &mut Vec<u8>, v: u32) {
+    fjord_log::put_unsigned(buf, u64::from(v));
 }
 
 #[cfg(test)]
