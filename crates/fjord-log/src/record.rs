@@ -464,7 +464,8 @@ pub(crate) fn put_varlong(out: &mut Vec<u8>, value: i64) {
 }
 
 /// Appends `value` as an unsigned varint (Kafka's UNSIGNED_VARINT, and the base of the zigzag
-/// forms above).
+/// forms above). Inlined across crates: the fetch encoder writes one per partition.
+#[inline]
 pub fn put_unsigned(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);
