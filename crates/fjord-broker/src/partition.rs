@@ -250,10 +250,11 @@ impl Partition {
     }
 
     /// The high watermark and log start offset as of the last release of the state lock.
-    /// A fetch that registered its waker first ([`Partition::register_waiter`]) and finds its
-    /// fetch offset at this high watermark has nothing to read: an append after the values
-    /// were published wakes it. Each value is read on its own; a log start offset newer than
-    /// the high watermark can only be larger, which such a fetch takes as a reason to lock.
+    /// A fetch whose offset is at this high watermark has nothing to read. One that then
+    /// waits registers its waker ([`Partition::register_waiter`]) and reads these values
+    /// again: an append published before the registration shows there, one after it wakes
+    /// the waker. Each value is read on its own; a log start offset newer than the high
+    /// watermark can only be larger, which such a fetch takes as a reason to lock.
     pub fn published_offsets(&self) -> (i64, i64) {
         let hw = self.published_hw.load(Ordering::Acquire);
         let start = self.published_start.load(Ordering::Acquire);

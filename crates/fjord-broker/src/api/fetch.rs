@@ -22,16 +22,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchTopic;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{BrokerId, FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 use uuid::Uuid;
 
+use super::RequestContext;
 use super::fetch_session::Plan;
 use super::metadata::LEADER_EPOCH;
-use super::{RequestContext, sb};
 
 /// READ_COMMITTED isolation level.
 const READ_COMMITTED: i8 = 1;
@@ -217,14 +216,12 @@ fn read_all(
         let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            // Fields set in place: a chain of `with_` calls moves the whole struct each time.
+            // The default has -1 for the offsets (but the high watermark), no preferred
+            // replica and an empty record set. Fields are set in place: a chain of `with_`
+            // calls moves the whole struct each time.
             let mut base = PartitionData::default();
             base.partition_index = fp.partition;
             base.high_watermark = -1;
-            base.last_stable_offset = -1;
-            base.log_start_offset = -1;
-            base.preferred_read_replica = BrokerId(-1);
-            base.records = Some(Bytes::new());
             let partition = hosted
                 .as_ref()
                 .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());
@@ -307,13 +304,15 @@ fn read_all(
                 }
             }
         }
-        let (name, id) = match (by_id, found) {
-            (true, _) => (String::new(), ft.topic_id),
-            (false, _) => (ft.topic.0.to_string(), Uuid::nil()),
+        // The request's own name (a shared string, not copied), or its id from v13.
+        let (name, id) = if by_id {
+            (TopicName::default(), ft.topic_id)
+        } else {
+            (ft.topic.clone(), Uuid::nil())
         };
         topics.push(
             FetchableTopicResponse::default()
-                .with_topic(TopicName(sb(name)))
+                .with_topic(name)
                 .with_topic_id(id)
                 .with_partitions(partitions),
         );

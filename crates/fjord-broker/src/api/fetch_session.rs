@@ -312,7 +312,7 @@ impl SessionCache {
                 tracing::debug!(session = id, "fetch session closed by its client");
             }
             return Plan::Full {
-                create: epoch == INITIAL_EPOCH && self.slots > 0,
+                create: epoch == INITIAL_EPOCH,
             };
         }
         let mut sessions = self.sessions();
@@ -326,14 +326,16 @@ impl SessionCache {
             return Plan::Refused(ResponseError::FetchSessionTopicIdError);
         }
         let before = session.len();
-        let mut index = session.index();
-        for ft in &req.topics {
-            session.upsert(&mut index, ft, |_| UNSENT);
+        if !req.topics.is_empty() || !req.forgotten_topics_data.is_empty() {
+            let mut index = session.index();
+            for ft in &req.topics {
+                session.upsert(&mut index, ft, |_| UNSENT);
+            }
+            for f in &req.forgotten_topics_data {
+                session.forget(&index, f);
+            }
+            session.compact();
         }
-        for f in &req.forgotten_topics_data {
-            session.forget(&index, f);
-        }
-        session.compact();
         let grown = session.len() > before;
         if session.topics.is_empty() {
             // Nothing left to fetch: the session ends, and the request is served as it is

@@ -3,7 +3,7 @@
 //! kafka-protocol's encoder decides whether each partition's tagged fields (diverging epoch,
 //! current leader, snapshot id) are written by building their default values and comparing
 //! against them, twice, and dropping them again: at 1,000 partitions per fetch that, and the
-//! encoder's general walk, was about a fifth of the broker's time (session 17). The broker
+//! encoder's general walk, was about a quarter of the broker's samples (session 17). The broker
 //! never sets those fields, so this writer checks the plain shape with a few field loads and
 //! writes the bytes directly. A response with anything else (tagged or unknown fields, node
 //! endpoints, a field the version does not have) is left to kafka-protocol. A test compares

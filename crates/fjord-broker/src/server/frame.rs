@@ -7,7 +7,8 @@
 //! * The fetch handler takes from the log only where the batches lie ([`FileSlice`]s) and puts
 //!   a placeholder of the same length in the response (`record_set`): a slice of a static
 //!   zero buffer that is never read.
-//! * [`encode`] hands kafka-protocol's encoder a `ChunkedBuf` that recognises record sets by
+//! * [`encode`] hands the encoder (Fjord's own for the fetch responses the broker makes,
+//!   `fetch_encode`, else kafka-protocol's) a `ChunkedBuf` that recognises record sets by
 //!   address as the encoder writes them. Framing goes into small buffers; a placeholder becomes
 //!   a file chunk, and a record set that is real bytes stays its own `Bytes`.
 //! * [`Frame::write_to`] writes framing and bytes with `writev` and file chunks with

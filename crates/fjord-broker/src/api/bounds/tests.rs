@@ -326,7 +326,7 @@ fn populated_bodies_of_every_served_version_match_kafka_protocol_and_pass() {
 }
 
 /// Elements of only fixed-width fields are skipped whole; the answer, and the error of every
-/// cut and of every count raised past the bytes left, is the field-by-field walk's.
+/// cut and of every array count raised by one, is the field-by-field walk's.
 #[test]
 fn whole_element_skips_answer_as_the_field_by_field_walk() {
     for (key, version) in served() {
