@@ -11,15 +11,15 @@ use std::hint::black_box;
 
 use bytes::{Bytes, BytesMut};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use fjord_broker::api::Response;
+use fjord_broker::api::fetch_answer::{FetchAnswer, PartitionAnswer, TopicAnswer};
 use fjord_broker::server::connection::parse_request;
 use fjord_log::testing::build_batch;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{
-    ApiKey, FetchRequest, FetchResponse, ProduceRequest, ProduceResponse, RequestHeader,
-    ResponseKind, TopicName,
+    ApiKey, FetchRequest, ProduceRequest, ProduceResponse, RequestHeader, ResponseKind, TopicName,
 };
 use kafka_protocol::protocol::{Encodable, StrBytes};
 
@@ -110,15 +110,25 @@ fn decode(c: &mut Criterion) {
 fn encode(c: &mut Criterion) {
     let mut g = c.benchmark_group("encode");
     let batch = records(1000, 1024);
-    let fetch = ResponseKind::Fetch(FetchResponse::default().with_responses(vec![
-        FetchableTopicResponse::default().with_topic(topic()).with_partitions(vec![
-            PartitionData::default()
-                .with_partition_index(0)
-                .with_high_watermark(1_000_000)
-                .with_last_stable_offset(1_000_000)
-                .with_records(Some(batch.clone())),
-        ]),
-    ]));
+    let answer = |partitions: Vec<PartitionAnswer>| {
+        Response::Fetch(FetchAnswer {
+            responses: vec![TopicAnswer {
+                topic: topic(),
+                topic_id: Default::default(),
+                partitions,
+            }],
+            ..FetchAnswer::default()
+        })
+    };
+    let partition = |index: i32, records: Bytes| PartitionAnswer {
+        partition_index: index,
+        error_code: 0,
+        high_watermark: 1_000_000,
+        last_stable_offset: 1_000_000,
+        log_start_offset: 0,
+        records,
+    };
+    let fetch = answer(vec![partition(0, batch.clone())]);
     g.throughput(Throughput::Bytes(batch.len() as u64));
     // The broker's frame encoder: the record set is shared, not copied.
     g.bench_function("fetch_response_v12_1MiB", |b| {
@@ -126,17 +136,30 @@ fn encode(c: &mut Criterion) {
             black_box(fjord_broker::server::frame::encode(7, 1, 12, &fetch, Vec::new()).unwrap())
         })
     });
-    let produce = ResponseKind::Produce(ProduceResponse::default().with_responses(vec![
-        TopicProduceResponse::default().with_name(topic()).with_partition_responses(
-            (0..4)
-                .map(|p| {
-                    PartitionProduceResponse::default()
-                        .with_index(p)
-                        .with_base_offset(1_000_000)
-                })
-                .collect(),
-        ),
-    ]));
+    // A fetch of 1,000 partitions that finds records in none (a consumer of many partitions
+    // that does not use fetch sessions, as librdkafka does not).
+    let idle = answer((0..1000).map(|p| partition(p, Bytes::new())).collect());
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("fetch_response_v12_1000_idle_partitions", |b| {
+        b.iter(|| {
+            black_box(fjord_broker::server::frame::encode(7, 1, 12, &idle, Vec::new()).unwrap())
+        })
+    });
+    let produce = Response::Kafka(ResponseKind::Produce(
+        ProduceResponse::default().with_responses(vec![
+            TopicProduceResponse::default()
+                .with_name(topic())
+                .with_partition_responses(
+                    (0..4)
+                        .map(|p| {
+                            PartitionProduceResponse::default()
+                                .with_index(p)
+                                .with_base_offset(1_000_000)
+                        })
+                        .collect(),
+                ),
+        ]),
+    ));
     g.throughput(Throughput::Elements(1));
     g.bench_function("produce_response_v9_4_partitions", |b| {
         b.iter(|| {

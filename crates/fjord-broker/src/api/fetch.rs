@@ -24,18 +24,18 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, TopicName};
 use uuid::Uuid;
 
 use super::RequestContext;
+use super::fetch_answer::{FetchAnswer, PartitionAnswer, TopicAnswer};
 use super::fetch_session::Plan;
 use super::metadata::LEADER_EPOCH;
 
 /// READ_COMMITTED isolation level.
 const READ_COMMITTED: i8 = 1;
 
-pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResponse {
+pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
     let sessions = &ctx.broker.fetch_sessions;
     let by_id = ctx.api_version >= 13;
     let plan = if ctx.api_version >= 7 {
@@ -44,7 +44,7 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
         Plan::Full { create: false }
     };
     match plan {
-        Plan::Refused(error) => FetchResponse::default().with_error_code(error.code()),
+        Plan::Refused(error) => FetchAnswer::refused(error.code()),
         Plan::Full { create } => {
             let mut response = serve(ctx, &req, &req.topics).await;
             if create {
@@ -56,14 +56,15 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchResp
         Plan::Incremental { id, epoch, topics } => {
             let mut response = serve(ctx, &req, &topics).await;
             sessions.finish(id, epoch, topics, &mut response);
-            response.with_session_id(id)
+            response.session_id = id;
+            response
         }
     }
 }
 
 /// Reads `topics` (the request's own, or its session's) with the request's limits, waiting
 /// up to `max_wait_ms` for `min_bytes`, and answers for every partition of `topics`.
-async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) -> FetchResponse {
+async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) -> FetchAnswer {
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let stop = crate::server::stopped(ctx.shutdown.clone());
@@ -112,7 +113,7 @@ async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) 
 /// published before a registration is seen here; one after it wakes the waker. Registering
 /// only fetches that wait spares the many that find records on their first read a lock per
 /// partition, and leaves fewer stale wake-ups behind.
-pub(super) fn register_and_check(ctx: &RequestContext, response: &FetchResponse) -> bool {
+pub(super) fn register_and_check(ctx: &RequestContext, response: &FetchAnswer) -> bool {
     let broker = &ctx.broker;
     let image = broker.image();
     let by_id = ctx.api_version >= 13;
@@ -186,7 +187,7 @@ fn read_all(
     topics_wanted: &[FetchTopic],
     probe: bool,
 ) -> (
-    FetchResponse,
+    FetchAnswer,
     usize,
     bool,
     Vec<fjord_log::FileSlice>,
@@ -216,23 +217,20 @@ fn read_all(
         let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            // The default has -1 for the offsets (but the high watermark), no preferred
-            // replica and an empty record set. Fields are set in place: a chain of `with_`
-            // calls moves the whole struct each time.
-            let mut base = PartitionData::default();
-            base.partition_index = fp.partition;
-            base.high_watermark = -1;
+            let mut base = PartitionAnswer::error(fp.partition, 0);
             let partition = hosted
                 .as_ref()
                 .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());
             let Some(partition) = partition else {
                 any_error = true;
-                partitions.push(base.with_error_code(unknown.code()));
+                base.error_code = unknown.code();
+                partitions.push(base);
                 continue;
             };
             if fp.current_leader_epoch > LEADER_EPOCH {
                 any_error = true;
-                partitions.push(base.with_error_code(ResponseError::UnknownLeaderEpoch.code()));
+                base.error_code = ResponseError::UnknownLeaderEpoch.code();
+                partitions.push(base);
                 continue;
             }
             // At the high watermark there is nothing to read: the answer is the offsets,
@@ -282,25 +280,27 @@ fn read_all(
                         Ok(records) => {
                             total += len;
                             remaining = remaining.saturating_sub(len);
-                            partitions.push(base.with_records(Some(records)));
+                            base.records = records;
+                            partitions.push(base);
                         }
                         Err(e) => {
                             tracing::error!(topic = %partition.topic, partition = fp.partition, error = %e, "fetch read failed");
                             any_error = true;
-                            partitions.push(
-                                base.with_error_code(ResponseError::KafkaStorageError.code()),
-                            );
+                            base.error_code = ResponseError::KafkaStorageError.code();
+                            partitions.push(base);
                         }
                     }
                 }
                 Some(Err(fjord_log::LogError::OffsetOutOfRange { .. })) => {
                     any_error = true;
-                    partitions.push(base.with_error_code(ResponseError::OffsetOutOfRange.code()));
+                    base.error_code = ResponseError::OffsetOutOfRange.code();
+                    partitions.push(base);
                 }
                 Some(Err(e)) => {
                     tracing::error!(topic = %partition.topic, partition = fp.partition, error = %e, "fetch read failed");
                     any_error = true;
-                    partitions.push(base.with_error_code(ResponseError::KafkaStorageError.code()));
+                    base.error_code = ResponseError::KafkaStorageError.code();
+                    partitions.push(base);
                 }
             }
         }
@@ -310,26 +310,18 @@ fn read_all(
         } else {
             (ft.topic.clone(), Uuid::nil())
         };
-        topics.push(
-            FetchableTopicResponse::default()
-                .with_topic(name)
-                .with_topic_id(id)
-                .with_partitions(partitions),
-        );
+        topics.push(TopicAnswer {
+            topic: name,
+            topic_id: id,
+            partitions,
+        });
     }
-    if req.isolation_level == READ_COMMITTED {
-        // No transactions exist yet, so nothing is aborted: the list stays empty.
-        for t in &mut topics {
-            for p in &mut t.partitions {
-                p.aborted_transactions = Some(Vec::new());
-            }
-        }
-    }
-    (
-        FetchResponse::default().with_responses(topics),
-        total,
-        any_error,
-        files,
-        cold,
-    )
+    // No transactions exist yet, so nothing is aborted: under READ_COMMITTED each partition
+    // carries an empty list.
+    let answer = FetchAnswer {
+        read_committed: req.isolation_level == READ_COMMITTED,
+        responses: topics,
+        ..FetchAnswer::default()
+    };
+    (answer, total, any_error, files, cold)
 }

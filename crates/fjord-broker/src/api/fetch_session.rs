@@ -29,9 +29,10 @@ use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::fetch_request::{FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::fetch_response::PartitionData;
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::{FetchRequest, TopicName};
 use uuid::Uuid;
+
+use super::fetch_answer::{FetchAnswer, PartitionAnswer};
 
 /// Session id of a fetch without a session.
 pub(crate) const NO_SESSION: i32 = 0;
@@ -103,7 +104,7 @@ const UNSENT: Sent = Sent {
 };
 
 impl Sent {
-    fn of(p: &PartitionData) -> Self {
+    fn of(p: &PartitionAnswer) -> Self {
         Sent {
             // After an error the partition is sent again once it has a high watermark.
             high_watermark: if p.error_code == 0 {
@@ -370,7 +371,7 @@ impl SessionCache {
         &self,
         by_id: bool,
         topics: &[FetchTopic],
-        response: &FetchResponse,
+        response: &FetchAnswer,
         now: Instant,
     ) -> i32 {
         if self.slots == 0 || response.error_code != 0 {
@@ -425,7 +426,7 @@ impl SessionCache {
         id: i32,
         epoch: i32,
         topics: Arc<Vec<FetchTopic>>,
-        response: &mut FetchResponse,
+        response: &mut FetchAnswer,
     ) {
         let mut sessions = self.sessions();
         let Some(session) = sessions.get_mut(&id) else {
@@ -456,7 +457,7 @@ impl SessionCache {
                 .zip(sent.iter_mut())
                 .map(|(p, s)| {
                     let now = Sent::of(p);
-                    let has_records = p.records.as_ref().is_some_and(|r| !r.is_empty());
+                    let has_records = !p.records.is_empty();
                     let changed = now != *s;
                     *s = now;
                     has_records || changed || p.error_code != 0
@@ -478,6 +479,21 @@ impl SessionCache {
 mod tests {
     use super::*;
 
+    /// An answer of one topic with `n` partitions answered without error.
+    fn answered(n: usize) -> FetchAnswer {
+        let ok = PartitionAnswer {
+            high_watermark: 0,
+            ..PartitionAnswer::error(0, 0)
+        };
+        FetchAnswer {
+            responses: vec![super::super::fetch_answer::TopicAnswer {
+                partitions: vec![ok; n],
+                ..Default::default()
+            }],
+            ..FetchAnswer::default()
+        }
+    }
+
     #[test]
     fn epochs_wrap_past_zero_and_minus_one() {
         assert_eq!(next_epoch(1), 2);
@@ -489,7 +505,6 @@ mod tests {
     #[test]
     fn a_full_cache_evicts_only_sessions_idle_long_enough() {
         use kafka_protocol::messages::fetch_request::FetchPartition;
-        use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
         use kafka_protocol::protocol::StrBytes;
 
         let topics = vec![
@@ -497,9 +512,7 @@ mod tests {
                 .with_topic(TopicName(StrBytes::from_static_str("t")))
                 .with_partitions(vec![FetchPartition::default()]),
         ];
-        let response = FetchResponse::default().with_responses(vec![
-            FetchableTopicResponse::default().with_partitions(vec![PartitionData::default()]),
-        ]);
+        let response = answered(1);
         let cache = SessionCache::new(1, MAX_CACHED_PARTITIONS);
         let t0 = Instant::now();
         let first = cache.create(false, &topics, &response, t0);
@@ -511,7 +524,10 @@ mod tests {
         assert!(second != NO_SESSION && second != first);
         assert_eq!(cache.len(), 1);
         // An answer with a top-level error or without partitions makes no session.
-        let failed = response.clone().with_error_code(1);
+        let failed = FetchAnswer {
+            error_code: 1,
+            ..response.clone()
+        };
         let later = later + EVICTABLE_AFTER;
         assert_eq!(cache.create(false, &topics, &failed, later), NO_SESSION);
         assert_eq!(cache.create(false, &[], &response, later), NO_SESSION);
@@ -522,7 +538,6 @@ mod tests {
     #[test]
     fn sessions_hold_at_most_the_partition_budget() {
         use kafka_protocol::messages::fetch_request::FetchPartition;
-        use kafka_protocol::messages::fetch_response::FetchableTopicResponse;
         use kafka_protocol::protocol::StrBytes;
 
         let topic = |parts: &[i32]| {
@@ -534,12 +549,6 @@ mod tests {
                         .map(|&p| FetchPartition::default().with_partition(p))
                         .collect(),
                 )
-        };
-        let answered = |n: usize| {
-            FetchResponse::default().with_responses(vec![
-                FetchableTopicResponse::default()
-                    .with_partitions(vec![PartitionData::default(); n]),
-            ])
         };
         let cache = SessionCache::new(10, 3);
         let now = Instant::now();

@@ -1,6 +1,6 @@
 //! Request handlers, one module per API family: decode -> act -> encode.
 //!
-//! `dispatch` routes a decoded request to its handler. Handlers return the response body;
+//! [`handle`] routes a decoded request to its handler. Handlers return the response body;
 //! per-partition and per-topic failures are Kafka error codes inside it. `Err` is kept for
 //! failures that must close the connection. [`SUPPORTED`] is the single table of what is
 //! served: ApiVersions advertises exactly it, and the connection refuses anything outside it.
@@ -12,6 +12,7 @@ pub mod bounds;
 pub(crate) mod cluster;
 pub(crate) mod configs;
 pub(crate) mod fetch;
+pub mod fetch_answer;
 pub(crate) mod fetch_session;
 pub(crate) mod groups;
 pub(crate) mod metadata;
@@ -92,20 +93,50 @@ pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
         .map(|(_, min, max)| (*min, *max))
 }
 
-/// Routes one request. `Ok(None)`: send no response (acks=0 produce).
+/// A handler's response body: kafka-protocol's, or a Fetch answer in the broker's own type
+/// (see [`fetch_answer`]).
+#[derive(Debug)]
+// `ResponseKind` is as large as it was when handlers returned it alone; boxing it would add
+// an allocation to every response.
+#[allow(clippy::large_enum_variant)]
+pub enum Response {
+    Kafka(ResponseKind),
+    Fetch(fetch_answer::FetchAnswer),
+}
+
+impl Response {
+    /// The response as kafka-protocol's type.
+    pub fn into_kafka(self) -> ResponseKind {
+        match self {
+            Response::Kafka(r) => r,
+            Response::Fetch(f) => ResponseKind::Fetch(f.to_kafka()),
+        }
+    }
+}
+
+/// [`handle`] with the response as kafka-protocol's type, for tests.
+#[cfg(test)]
 pub(crate) async fn dispatch(
     ctx: &RequestContext,
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, ConnectionError> {
+    Ok(handle(ctx, request).await?.map(Response::into_kafka))
+}
+
+/// Routes one request. `Ok(None)`: send no response (acks=0 produce).
+pub(crate) async fn handle(
+    ctx: &RequestContext,
+    request: RequestKind,
+) -> Result<Option<Response>, ConnectionError> {
     let v = ctx.api_version;
     let response = match request {
+        RequestKind::Fetch(r) => return Ok(Some(Response::Fetch(fetch::handle(ctx, r).await))),
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
         RequestKind::Produce(r) => match produce::handle(ctx, r).await {
             Some(resp) => ResponseKind::Produce(resp),
             None => return Ok(None),
         },
-        RequestKind::Fetch(r) => ResponseKind::Fetch(fetch::handle(ctx, r).await),
         RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(offsets::list_offsets(ctx, r)),
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(offsets::delete_records(ctx, r))
@@ -175,12 +206,19 @@ pub(crate) async fn dispatch(
             )));
         }
     };
-    Ok(Some(response))
+    Ok(Some(Response::Kafka(response)))
 }
 
 /// Sets the `throttle_time_ms` of a response (quota enforcement, KIP-219). Responses of
 /// versions without the field simply do not carry it; the connection is muted regardless.
-pub(crate) fn set_throttle(response: &mut ResponseKind, ms: i32) {
+pub(crate) fn set_throttle(response: &mut Response, ms: i32) {
+    let response = match response {
+        Response::Fetch(f) => {
+            f.throttle_time_ms = ms;
+            return;
+        }
+        Response::Kafka(r) => r,
+    };
     macro_rules! set {
         ($($kind:ident),*) => {
             match response {
@@ -191,7 +229,6 @@ pub(crate) fn set_throttle(response: &mut ResponseKind, ms: i32) {
     }
     set!(
         Produce,
-        Fetch,
         ListOffsets,
         Metadata,
         ApiVersions,

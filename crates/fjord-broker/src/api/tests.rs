@@ -1275,7 +1275,8 @@ async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() 
     topic_with_batches(&broker, &batch, 2).await;
     let (_tx, shutdown) = tokio::sync::watch::channel(false);
     let ctx = context(&broker, 12, &shutdown);
-    let Ok(Some(ResponseKind::Fetch(read))) = dispatch(&ctx, fetch_t(2, 1 << 20)).await else {
+    let Ok(Some(super::Response::Fetch(read))) = super::handle(&ctx, fetch_t(2, 1 << 20)).await
+    else {
         panic!("no fetch response");
     };
     assert_eq!(read.responses[0].partitions[0].high_watermark, 2);

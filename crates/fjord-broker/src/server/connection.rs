@@ -355,7 +355,8 @@ pub(crate) async fn handle_frame(
             // KIP-511: answer in the v0 layout with UNSUPPORTED_VERSION and our ranges, so
             // the client can retry at a version both sides know.
             let body = api::api_versions::unsupported_version_response();
-            let body = kafka_protocol::messages::ResponseKind::ApiVersions(body);
+            let body =
+                api::Response::Kafka(kafka_protocol::messages::ResponseKind::ApiVersions(body));
             let response = super::frame::encode(correlation_id, 0, 0, &body, Vec::new())?;
             return Ok(Handled {
                 response: Some(response),
@@ -373,7 +374,7 @@ pub(crate) async fn handle_frame(
         shutdown: shutdown.clone(),
         file_records: Default::default(),
     };
-    let response = api::dispatch(&ctx, *request).await?;
+    let response = api::handle(&ctx, *request).await?;
     let throttle_ms = quota_throttle(
         broker,
         api_key,
@@ -422,7 +423,7 @@ fn quota_throttle(
     client_id: &str,
     frame_len: usize,
     started: std::time::Instant,
-    response: Option<&kafka_protocol::messages::ResponseKind>,
+    response: Option<&api::Response>,
 ) -> i32 {
     use crate::quota::{CONSUMER_BYTE_RATE, PRODUCER_BYTE_RATE, REQUEST_PERCENTAGE};
     // Without quotas there is nothing to record, and sizing a fetch response walks all of it.
@@ -434,8 +435,8 @@ fn quota_throttle(
         (ApiKey::Produce, _) => {
             throttle = broker.record_quota(PRODUCER_BYTE_RATE, client_id, frame_len as f64)
         }
-        (ApiKey::Fetch, Some(kafka_protocol::messages::ResponseKind::Fetch(r))) => {
-            let size = r.compute_size(version).unwrap_or(0);
+        (ApiKey::Fetch, Some(api::Response::Fetch(r))) => {
+            let size = r.to_kafka().compute_size(version).unwrap_or(0);
             throttle = broker.record_quota(CONSUMER_BYTE_RATE, client_id, size as f64);
         }
         _ => {}

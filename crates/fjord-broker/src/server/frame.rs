@@ -24,6 +24,9 @@ use std::os::fd::AsFd;
 use bytes::{BufMut, Bytes, BytesMut, buf::UninitSlice};
 use fjord_log::FileSlice;
 use kafka_protocol::messages::{FetchResponse, ResponseHeader, ResponseKind};
+
+use crate::api::Response;
+use crate::api::fetch_answer::FetchAnswer;
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
@@ -188,12 +191,12 @@ pub fn encode(
     correlation_id: i32,
     header_version: i16,
     version: i16,
-    body: &ResponseKind,
+    body: &Response,
     files: Vec<FileSlice>,
 ) -> Result<Frame, ConnectionError> {
     let header = ResponseHeader::default().with_correlation_id(correlation_id);
     let shared = match body {
-        ResponseKind::Fetch(fetch) => {
+        Response::Fetch(fetch) => {
             let mut buf = ChunkedBuf::new(shared_record_sets(fetch), files.clone());
             header
                 .encode(&mut buf, header_version)
@@ -201,7 +204,7 @@ pub fn encode(
                     if super::fetch_encode::encode(fetch, version, &mut buf) {
                         Ok(())
                     } else {
-                        fetch.encode(&mut buf, version)
+                        fetch.to_kafka().encode(&mut buf, version)
                     }
                 })
                 .map_err(failed)?;
@@ -211,16 +214,16 @@ pub fn encode(
             // the response is encoded the plain way.
             buf.finish()
         }
-        _ => None,
+        Response::Kafka(_) => None,
     };
     let Some(mut chunks) = shared else {
-        let filled;
+        let converted;
         let body = match body {
-            ResponseKind::Fetch(fetch) if !files.is_empty() => {
-                filled = ResponseKind::Fetch(fill_placeholders(fetch, files)?);
-                &filled
+            Response::Fetch(fetch) => {
+                converted = ResponseKind::Fetch(fill_placeholders(fetch, files)?);
+                &converted
             }
-            _ => body,
+            Response::Kafka(body) => body,
         };
         // One buffer, the size written in front once known.
         let mut plain = BytesMut::with_capacity(256);
@@ -238,13 +241,14 @@ pub fn encode(
     Ok(Frame { chunks })
 }
 
-/// `fetch` with every placeholder replaced by the bytes of the files it stands for.
+/// `fetch` as kafka-protocol's type, with every placeholder replaced by the bytes of the files
+/// it stands for.
 fn fill_placeholders(
-    fetch: &FetchResponse,
+    fetch: &FetchAnswer,
     files: Vec<FileSlice>,
 ) -> Result<FetchResponse, ConnectionError> {
     let mut files = VecDeque::from(files);
-    let mut fetch = fetch.clone();
+    let mut fetch = fetch.to_kafka();
     for p in fetch
         .responses
         .iter_mut()
@@ -284,13 +288,13 @@ fn failed(e: impl std::fmt::Display) -> ConnectionError {
 }
 
 /// The record sets of a fetch response worth sharing (real bytes, not placeholders).
-fn shared_record_sets(fetch: &FetchResponse) -> Vec<Bytes> {
+fn shared_record_sets(fetch: &FetchAnswer) -> Vec<Bytes> {
     fetch
         .responses
         .iter()
         .flat_map(|t| t.partitions.iter())
-        .filter_map(|p| p.records.clone())
-        .filter(|r| r.len() >= SHARE_MIN && !is_placeholder(r))
+        .filter(|p| p.records.len() >= SHARE_MIN && !is_placeholder(&p.records))
+        .map(|p| p.records.clone())
         .collect()
 }
 
@@ -420,10 +424,8 @@ impl ByteBufMut for ChunkedBuf {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use kafka_protocol::messages::fetch_response::{
-        AbortedTransaction, FetchableTopicResponse, PartitionData,
-    };
-    use kafka_protocol::messages::{BrokerId, ProducerId, TopicName};
+    use crate::api::fetch_answer::{PartitionAnswer, TopicAnswer};
+    use kafka_protocol::messages::TopicName;
     use kafka_protocol::protocol::StrBytes;
     use std::pin::Pin;
     use std::task::{Context, Poll};
@@ -451,12 +453,11 @@ mod tests {
     }
 
     /// The frame the plain encoder makes: one buffer, records copied in.
-    fn plain(
-        correlation_id: i32,
-        header_version: i16,
-        version: i16,
-        body: &ResponseKind,
-    ) -> Vec<u8> {
+    fn plain(correlation_id: i32, header_version: i16, version: i16, body: &Response) -> Vec<u8> {
+        let body = match body {
+            Response::Fetch(f) => ResponseKind::Fetch(f.to_kafka()),
+            Response::Kafka(k) => k.clone(),
+        };
         let mut buf = BytesMut::new();
         ResponseHeader::default()
             .with_correlation_id(correlation_id)
@@ -475,53 +476,48 @@ mod tests {
             .into()
     }
 
-    /// A fetch response valid at `version` with record sets of every size class, empty and
-    /// null ones, errors and aborted transactions.
-    fn fetch(version: i16, sizes: &[usize]) -> FetchResponse {
-        let partitions = |topic: u8| -> Vec<PartitionData> {
+    /// A fetch answer valid at `version` with record sets of every size class, empty ones
+    /// and errors (a size of 1 stands for an error without records).
+    fn fetch(version: i16, sizes: &[usize]) -> Response {
+        let partitions = |topic: u8| -> Vec<PartitionAnswer> {
             sizes
                 .iter()
                 .enumerate()
-                .map(|(i, &len)| {
-                    let p = PartitionData::default()
-                        .with_partition_index(i as i32)
-                        .with_error_code(if len == 1 { 3 } else { 0 })
-                        .with_high_watermark(1000 + i as i64)
-                        .with_last_stable_offset(999)
-                        .with_log_start_offset(7)
-                        .with_records((len != 1).then(|| records(len, topic + i as u8)));
-                    let p = if version >= 11 {
-                        p.with_preferred_read_replica(BrokerId(-1))
+                .map(|(i, &len)| PartitionAnswer {
+                    partition_index: i as i32,
+                    error_code: if len == 1 { 3 } else { 0 },
+                    high_watermark: 1000 + i as i64,
+                    last_stable_offset: 999,
+                    log_start_offset: 7,
+                    records: if len == 1 {
+                        Bytes::new()
                     } else {
-                        p
-                    };
-                    p.with_aborted_transactions(Some(vec![
-                        AbortedTransaction::default()
-                            .with_producer_id(ProducerId(5))
-                            .with_first_offset(6);
-                        i % 2
-                    ]))
+                        records(len, topic + i as u8)
+                    },
                 })
                 .collect()
         };
-        let topics = (0..2u8)
-            .map(|t| {
-                let topic = FetchableTopicResponse::default().with_partitions(partitions(t));
-                if version >= 13 {
-                    topic.with_topic_id(uuid::Uuid::from_u128(u128::from(t) + 1))
+        let responses = (0..2u8)
+            .map(|t| TopicAnswer {
+                topic: if version >= 13 {
+                    TopicName::default()
                 } else {
-                    topic.with_topic(TopicName(StrBytes::from_string(format!("topic-{t}"))))
-                }
+                    TopicName(StrBytes::from_string(format!("topic-{t}")))
+                },
+                topic_id: if version >= 13 {
+                    uuid::Uuid::from_u128(u128::from(t) + 1)
+                } else {
+                    uuid::Uuid::nil()
+                },
+                partitions: partitions(t),
             })
             .collect();
-        let r = FetchResponse::default()
-            .with_throttle_time_ms(3)
-            .with_responses(topics);
-        if version >= 7 {
-            r.with_error_code(0).with_session_id(0)
-        } else {
-            r
-        }
+        Response::Fetch(FetchAnswer {
+            throttle_time_ms: 3,
+            read_committed: version % 2 == 0,
+            responses,
+            ..FetchAnswer::default()
+        })
     }
 
     #[test]
@@ -529,7 +525,7 @@ mod tests {
         let sizes = [0, 1, 100, SHARE_MIN - 1, SHARE_MIN, 70_000, 5000];
         for version in 4..=17 {
             let header_version = if version >= 12 { 1 } else { 0 };
-            let body = ResponseKind::Fetch(fetch(version, &sizes));
+            let body = fetch(version, &sizes);
             let frame = encode(42, header_version, version, &body, Vec::new()).unwrap();
             assert_eq!(
                 frame.to_vec().unwrap(),
@@ -539,14 +535,14 @@ mod tests {
             assert_eq!(frame.len(), frame.to_vec().unwrap().len());
             // Every record set of SHARE_MIN bytes or more is a chunk of its own, the very
             // bytes the response holds: not copied.
-            let ResponseKind::Fetch(f) = &body else {
+            let Response::Fetch(f) = &body else {
                 unreachable!()
             };
             let large: Vec<&Bytes> = f
                 .responses
                 .iter()
                 .flat_map(|t| &t.partitions)
-                .filter_map(|p| p.records.as_ref())
+                .map(|p| &p.records)
                 .filter(|r| r.len() >= SHARE_MIN)
                 .collect();
             assert_eq!(large.len(), 6);
@@ -565,14 +561,14 @@ mod tests {
 
     #[test]
     fn other_responses_are_encoded_in_one_chunk() {
-        let body = ResponseKind::ApiVersions(
+        let body = Response::Kafka(ResponseKind::ApiVersions(
             kafka_protocol::messages::ApiVersionsResponse::default().with_error_code(35),
-        );
+        ));
         let frame = encode(7, 0, 3, &body, Vec::new()).unwrap();
         assert_eq!(frame.chunks().len(), 1);
         assert_eq!(frame.to_vec().unwrap(), plain(7, 0, 3, &body));
         // A fetch response without large record sets: its framing, and the size.
-        let body = ResponseKind::Fetch(fetch(12, &[0, 100]));
+        let body = fetch(12, &[0, 100]);
         let frame = encode(7, 1, 12, &body, Vec::new()).unwrap();
         assert_eq!(frame.chunks().len(), 2);
         assert_eq!(frame.to_vec().unwrap(), plain(7, 1, 12, &body));
@@ -628,7 +624,7 @@ mod tests {
 
     #[tokio::test]
     async fn partial_writes_resume_inside_and_across_chunks() {
-        let body = ResponseKind::Fetch(fetch(16, &[SHARE_MIN, 100, 9000, 0, 20_000]));
+        let body = fetch(16, &[SHARE_MIN, 100, 9000, 0, 20_000]);
         let expected = plain(1, 1, 16, &body);
         for (step, vectored) in [
             (1, true),
@@ -676,7 +672,7 @@ mod tests {
 
     /// A fetch response of two partitions whose record sets come from `log`: one spanning
     /// segments, one small; placeholders where [`record_set`] puts them.
-    fn fetch_from(log: &fjord_log::Log) -> (ResponseKind, ResponseKind, Vec<FileSlice>) {
+    fn fetch_from(log: &fjord_log::Log) -> (Response, Response, Vec<FileSlice>) {
         let end = log.log_end_offset();
         let mut files = Vec::new();
         let mut with_bytes = Vec::new();
@@ -685,23 +681,28 @@ mod tests {
             let slices = log.read_slices(offset, end, max).unwrap();
             with_bytes.push(read_slices(&slices).unwrap());
             let records = record_set(slices, &mut files).unwrap();
-            partitions.push(
-                PartitionData::default()
-                    .with_partition_index(i as i32)
-                    .with_records(Some(records)),
-            );
+            partitions.push(PartitionAnswer {
+                records,
+                ..PartitionAnswer::error(i as i32, 0)
+            });
         }
-        let response = |partitions: Vec<PartitionData>| {
-            ResponseKind::Fetch(FetchResponse::default().with_responses(vec![
-                FetchableTopicResponse::default()
-                    .with_topic(TopicName(StrBytes::from_static_str("t")))
-                    .with_partitions(partitions),
-            ]))
+        let response = |partitions: Vec<PartitionAnswer>| {
+            Response::Fetch(FetchAnswer {
+                responses: vec![TopicAnswer {
+                    topic: TopicName(StrBytes::from_static_str("t")),
+                    topic_id: uuid::Uuid::nil(),
+                    partitions,
+                }],
+                ..FetchAnswer::default()
+            })
         };
         let real = partitions
             .iter()
             .zip(with_bytes)
-            .map(|(p, b)| p.clone().with_records(Some(b)))
+            .map(|(p, b)| PartitionAnswer {
+                records: b,
+                ..p.clone()
+            })
             .collect();
         (response(partitions), response(real), files)
     }
