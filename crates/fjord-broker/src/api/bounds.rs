@@ -8,7 +8,8 @@
 //! for every array, string, bytes/records field and tagged-field section, walking the body
 //! with the request schemas in `schema`. The connection runs it on every request between the
 //! header and the body decoder, and closes the connection on an error, as for any malformed
-//! request. A body the walker accepts holds every element its counts announce, so decoding it
+//! request. (A Fetch body that Fjord's own reader, `server::fetch_decode`, takes whole does
+//! not need it: that reader reserves room only for what the bytes left can hold.) A body the walker accepts holds every element its counts announce, so decoding it
 //! allocates in proportion to the frame, which `socket.request.max.bytes` bounds. The
 //! reserving allocator ([`crate::alloc`]) stays behind it as a second line.
 //!

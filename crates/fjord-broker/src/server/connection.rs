@@ -311,11 +311,25 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} header: {e}")))?;
-    // Every count and length against the bytes left, before the decoder sizes a Vec by them.
-    api::bounds::check_body(api_key, version, &frame)
-        .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
-    let request = RequestKind::decode(api_key, &mut frame, version)
-        .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}")))?;
+    // A Fetch of the usual shape is read by Fjord's own reader, which bounds what it reserves
+    // by the bytes left itself (see `fetch_decode`).
+    let fast = match api_key {
+        ApiKey::Fetch => super::fetch_decode::decode(&frame, version).map(RequestKind::Fetch),
+        _ => None,
+    };
+    let request = match fast {
+        Some(request) => request,
+        None => {
+            // Every count and length against the bytes left, before the decoder sizes a Vec
+            // by them.
+            api::bounds::check_body(api_key, version, &frame).map_err(|e| {
+                ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}"))
+            })?;
+            RequestKind::decode(api_key, &mut frame, version).map_err(|e| {
+                ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}"))
+            })?
+        }
+    };
     Ok(ParsedRequest::Request {
         api_key,
         version,

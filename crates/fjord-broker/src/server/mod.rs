@@ -8,6 +8,7 @@
 mod congestion;
 pub mod connection;
 mod cork;
+mod fetch_decode;
 mod fetch_encode;
 pub mod frame;
 mod low_water;
