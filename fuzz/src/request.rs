@@ -13,7 +13,8 @@
 //!
 //! `parse_request` must never panic, and what it returns must agree with the frame: the api
 //! key and version are the frame's, the version is served, the header repeats them and the
-//! correlation id, and the body is the variant of that api key.
+//! correlation id, and the body is the variant of that api key. A Fetch it returns must equal
+//! kafka-protocol's decoding of the same body (Fjord reads most Fetch bodies itself).
 //!
 //! `parse_request` bounds every count and length of the body
 //! ([`fjord_broker::api::bounds::check_body`]) before decoding it. The harness also runs that
@@ -150,6 +151,9 @@ fn check(frame: &[u8], parsed: Result<ParsedRequest, impl std::fmt::Debug>) {
                 body_matches(&request, api_key),
                 "body variant does not match {api_key:?}"
             );
+            if api_key == ApiKey::Fetch {
+                check_fetch_reader(frame, version, &request);
+            }
         }
         ParsedRequest::UnsupportedApiVersions { correlation_id } => {
             let (k, min, max) = served.expect("ApiVersions is served");
@@ -158,6 +162,21 @@ fn check(frame: &[u8], parsed: Result<ParsedRequest, impl std::fmt::Debug>) {
             assert_eq!(correlation_id, correlation);
         }
     }
+}
+
+/// A Fetch body may be read by Fjord's own reader (`server::fetch_decode`) rather than
+/// kafka-protocol's decoder: whatever `parse_request` made of it, kafka-protocol must decode
+/// the body to the same request.
+fn check_fetch_reader(frame: &[u8], version: i16, parsed: &RequestKind) {
+    let mut body = Bytes::copy_from_slice(frame);
+    RequestHeader::decode(&mut body, ApiKey::Fetch.request_header_version(version))
+        .expect("parse_request decoded this header");
+    let theirs = RequestKind::decode(ApiKey::Fetch, &mut body, version);
+    assert_eq!(
+        theirs.as_ref().ok(),
+        Some(parsed),
+        "Fetch v{version}: Fjord's reader and kafka-protocol disagree: {theirs:?}"
+    );
 }
 
 /// Whether the decoded body is the variant of `key`. `RequestKind` has no accessor for its

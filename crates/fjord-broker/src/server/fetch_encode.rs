@@ -98,33 +98,71 @@ fn put_partition<B: BufMut>(
     version: i16,
 ) {
     let flexible = version >= 12;
-    let out = &mut buf.pending;
-    out.put_i32(p.partition_index);
-    out.put_i16(p.error_code);
-    out.put_i64(p.high_watermark);
-    out.put_i64(p.last_stable_offset);
+    // The fields before the record set, gathered on the stack and appended at once: a `Vec`
+    // write per field reloads and stores its length each time.
+    let mut head = Head::default();
+    head.put(&p.partition_index.to_be_bytes());
+    head.put(&p.error_code.to_be_bytes());
+    head.put(&p.high_watermark.to_be_bytes());
+    head.put(&p.last_stable_offset.to_be_bytes());
     if version >= 5 {
-        out.put_i64(p.log_start_offset);
+        head.put(&p.log_start_offset.to_be_bytes());
     }
     // Aborted transactions: an empty list under READ_COMMITTED, else null.
     match (read_committed, flexible) {
-        (true, true) => out.put_u8(1),
-        (true, false) => out.put_i32(0),
-        (false, true) => out.put_u8(0),
-        (false, false) => out.put_i32(-1),
+        (true, true) => head.put(&[1]),
+        (true, false) => head.put(&0i32.to_be_bytes()),
+        (false, true) => head.put(&[0]),
+        (false, false) => head.put(&(-1i32).to_be_bytes()),
     }
     if version >= 11 {
-        out.put_i32(-1); // no preferred read replica
+        head.put(&(-1i32).to_be_bytes()); // no preferred read replica
     }
     if flexible {
-        put_uvarint(out, p.records.len() as u32 + 1);
+        head.uvarint(p.records.len() as u32 + 1);
     } else {
-        out.put_i32(p.records.len() as i32);
+        head.put(&(p.records.len() as i32).to_be_bytes());
     }
+    buf.pending.extend_from_slice(head.bytes());
     // The very slice, so that a chunked buffer can tell a record set by its address.
     buf.records(&p.records);
     if flexible {
         buf.pending.put_u8(0);
+    }
+}
+
+/// Room for the fixed fields of a partition's answer and its record set's length prefix: at
+/// most 4 + 2 + 3 x 8 + 4 + 4 + 5 = 43 bytes.
+struct Head {
+    bytes: [u8; 48],
+    len: usize,
+}
+
+impl Default for Head {
+    fn default() -> Self {
+        Head {
+            bytes: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl Head {
+    fn put(&mut self, field: &[u8]) {
+        self.bytes[self.len..self.len + field.len()].copy_from_slice(field);
+        self.len += field.len();
+    }
+
+    fn uvarint(&mut self, mut v: u32) {
+        while v >= 0x80 {
+            self.put(&[(v as u8) | 0x80]);
+            v >>= 7;
+        }
+        self.put(&[v as u8]);
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 }
 
