@@ -67,6 +67,59 @@ fn produce_v9_body() -> Vec<u8> {
     b
 }
 
+/// A Fetch body of two partitions of one topic, as librdkafka sends it (no session): v11 with
+/// INT32/INT16 lengths, or v12 with compact ones and tagged-field sections.
+fn fetch_body(version: i16) -> Vec<u8> {
+    let flexible = version >= 12;
+    let mut b = Vec::new();
+    b.extend((-1i32).to_be_bytes()); // replica_id
+    b.extend(500i32.to_be_bytes()); // max_wait_ms
+    b.extend(1i32.to_be_bytes()); // min_bytes
+    b.extend(52_428_800i32.to_be_bytes()); // max_bytes
+    b.push(0); // isolation_level
+    b.extend(0i32.to_be_bytes()); // session_id
+    b.extend((-1i32).to_be_bytes()); // session_epoch
+    let count = |b: &mut Vec<u8>, n: usize| {
+        if flexible {
+            uvarint(b, n as u64 + 1);
+        } else {
+            b.extend((n as i32).to_be_bytes());
+        }
+    };
+    count(&mut b, 1); // topics
+    if flexible {
+        compact(&mut b, b"fuzz-topic");
+    } else {
+        b.extend(10i16.to_be_bytes());
+        b.extend(b"fuzz-topic");
+    }
+    count(&mut b, 2); // partitions
+    for partition in 0..2i32 {
+        b.extend(partition.to_be_bytes());
+        b.extend((-1i32).to_be_bytes()); // current_leader_epoch
+        b.extend(1_000i64.to_be_bytes()); // fetch_offset
+        if flexible {
+            b.extend((-1i32).to_be_bytes()); // last_fetched_epoch
+        }
+        b.extend((-1i64).to_be_bytes()); // log_start_offset
+        b.extend((1i32 << 20).to_be_bytes()); // partition_max_bytes
+        if flexible {
+            b.push(0);
+        }
+    }
+    if flexible {
+        b.push(0); // topic's tagged fields
+    }
+    count(&mut b, 0); // forgotten_topics_data
+    if flexible {
+        compact(&mut b, b""); // rack_id
+        b.push(0);
+    } else {
+        b.extend(0i16.to_be_bytes());
+    }
+    b
+}
+
 /// A whole frame body: header written by the harness's own encoder, then `body`.
 fn frame_of(key: ApiKey, version: i16, body: &[u8]) -> Vec<u8> {
     let mut out = BytesMut::new();
@@ -101,7 +154,15 @@ fn request_seeds() -> Vec<Seed> {
     own_header.extend(&frame_of(ApiKey::Metadata, 12, &metadata_v12_body())[4..]);
     let mut old_api_versions = vec![0];
     old_api_versions.extend(frame_of(ApiKey::ApiVersions, 0, &[]));
+    let selected_fetch = |version: i16| {
+        let mut seed = vec![3];
+        seed.extend(select(ApiKey::Fetch, version));
+        seed.extend(fetch_body(version));
+        seed
+    };
     vec![
+        ("request", "fetch_v11_selected", selected_fetch(11)),
+        ("request", "fetch_v12_selected", selected_fetch(12)),
         ("request", "api_versions_v3_raw", raw),
         ("request", "api_versions_v0_raw", old_api_versions),
         ("request", "metadata_v12_selected", selected_metadata),
