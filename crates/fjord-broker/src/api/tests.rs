@@ -1293,3 +1293,36 @@ async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() 
     );
     assert!(super::fetch::register_and_check(&ctx, &read));
 }
+
+/// As Kafka answers: no aborted-transaction list (null) under READ_UNCOMMITTED, and under
+/// READ_COMMITTED an empty one (the broker holds no aborted transactions), for a partition
+/// with records and one at the high watermark alike.
+#[tokio::test]
+async fn aborted_transactions_are_null_unless_read_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"v"[..]), 1)],
+    ));
+    topic_with_batches(&broker, &batch, 2).await;
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let ctx = context(&broker, 12, &shutdown);
+    for (isolation, expected) in [(0i8, None), (1, Some(Vec::new()))] {
+        for offset in [0, 2] {
+            let RequestKind::Fetch(req) = fetch_t(offset, 1 << 20) else {
+                unreachable!()
+            };
+            let request = RequestKind::Fetch(req.with_isolation_level(isolation));
+            let Ok(Some(ResponseKind::Fetch(r))) = dispatch(&ctx, request).await else {
+                panic!("no fetch response");
+            };
+            let part = &r.responses[0].partitions[0];
+            assert_eq!(part.error_code, 0);
+            assert_eq!(
+                part.aborted_transactions, expected,
+                "isolation {isolation}, offset {offset}"
+            );
+        }
+    }
+}
