@@ -1261,11 +1261,15 @@ async fn a_fetch_at_the_high_watermark_needs_no_partition_lock() {
     assert_eq!(part.records.as_ref().map(Bytes::len), Some(batch.len()));
 }
 
-/// Before a long poll waits it registers its waker and reads the published high watermarks:
-/// an append after the registration wakes it, and one since its read makes it read again
-/// instead of waiting.
-#[tokio::test]
-async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() {
+/// A broker whose topic "t" holds two one-record batches, the batch, and a v12 request context
+/// (with its shutdown sender, kept so that long polls do not see a shutdown).
+async fn two_batches_v12() -> (
+    tempfile::TempDir,
+    Arc<Broker>,
+    Bytes,
+    tokio::sync::watch::Sender<bool>,
+    RequestContext,
+) {
     let dir = tempfile::tempdir().unwrap();
     let broker = broker(dir.path());
     let batch = Bytes::from(fjord_log::testing::build_batch(
@@ -1273,8 +1277,17 @@ async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() 
         &[(None, Some(&b"v"[..]), 1)],
     ));
     topic_with_batches(&broker, &batch, 2).await;
-    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let (tx, shutdown) = tokio::sync::watch::channel(false);
     let ctx = context(&broker, 12, &shutdown);
+    (dir, broker, batch, tx, ctx)
+}
+
+/// Before a long poll waits it registers its waker and reads the published high watermarks:
+/// an append after the registration wakes it, and one since its read makes it read again
+/// instead of waiting.
+#[tokio::test]
+async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() {
+    let (_dir, broker, batch, _tx, ctx) = two_batches_v12().await;
     let Ok(Some(super::Response::Fetch(read))) = super::handle(&ctx, fetch_t(2, 1 << 20)).await
     else {
         panic!("no fetch response");
@@ -1299,15 +1312,7 @@ async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() 
 /// with records and one at the high watermark alike.
 #[tokio::test]
 async fn aborted_transactions_are_null_unless_read_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = broker(dir.path());
-    let batch = Bytes::from(fjord_log::testing::build_batch(
-        0,
-        &[(None, Some(&b"v"[..]), 1)],
-    ));
-    topic_with_batches(&broker, &batch, 2).await;
-    let (_tx, shutdown) = tokio::sync::watch::channel(false);
-    let ctx = context(&broker, 12, &shutdown);
+    let (_dir, _broker, _batch, _tx, ctx) = two_batches_v12().await;
     for (isolation, expected) in [(0i8, None), (1, Some(Vec::new()))] {
         for offset in [0, 2] {
             let RequestKind::Fetch(req) = fetch_t(offset, 1 << 20) else {

@@ -197,22 +197,7 @@ mod tests {
     use kafka_protocol::protocol::{Decodable, Encodable};
 
     use super::*;
-
-    /// A small deterministic generator (xorshift).
-    struct Gen(u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
+    use crate::server::xorshift::Gen;
 
     fn name(g: &mut Gen) -> StrBytes {
         // Long names need multi-byte length prefixes; some are not ASCII.

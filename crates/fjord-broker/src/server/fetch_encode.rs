@@ -206,31 +206,7 @@ mod tests {
 
     use super::*;
     use crate::api::fetch_answer::TopicAnswer;
-
-    /// A small deterministic generator (xorshift), so the shapes vary without a dependency.
-    struct Gen(u64);
-
-    impl Gen {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-
-        fn i64(&mut self) -> i64 {
-            match self.below(4) {
-                0 => -1,
-                1 => 0,
-                2 => self.next() as i64,
-                _ => self.below(1 << 20) as i64,
-            }
-        }
-    }
+    use crate::server::xorshift::Gen;
 
     fn answer(g: &mut Gen, version: i16) -> FetchAnswer {
         let responses = (0..g.below(4))

@@ -12,6 +12,8 @@ mod fetch_decode;
 mod fetch_encode;
 pub mod frame;
 mod low_water;
+#[cfg(test)]
+mod xorshift;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
