@@ -217,7 +217,7 @@ fn read_all(
         let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
-            let mut base = PartitionAnswer::error(fp.partition, 0);
+            let mut base = PartitionAnswer::new(fp.partition);
             let partition = hosted
                 .as_ref()
                 .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());

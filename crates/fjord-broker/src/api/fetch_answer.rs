@@ -56,11 +56,12 @@ pub struct PartitionAnswer {
 }
 
 impl PartitionAnswer {
-    /// A partition answered with `error_code` and no offsets.
-    pub fn error(partition_index: i32, error_code: i16) -> Self {
+    /// A partition answered without an error, offsets (-1) or records: what is read fills
+    /// them in.
+    pub fn new(partition_index: i32) -> Self {
         PartitionAnswer {
             partition_index,
-            error_code,
+            error_code: 0,
             high_watermark: -1,
             last_stable_offset: -1,
             log_start_offset: -1,

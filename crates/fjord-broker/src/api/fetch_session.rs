@@ -483,7 +483,7 @@ mod tests {
     fn answered(n: usize) -> FetchAnswer {
         let ok = PartitionAnswer {
             high_watermark: 0,
-            ..PartitionAnswer::error(0, 0)
+            ..PartitionAnswer::new(0)
         };
         FetchAnswer {
             responses: vec![super::super::fetch_answer::TopicAnswer {

@@ -683,7 +683,7 @@ mod tests {
             let records = record_set(slices, &mut files).unwrap();
             partitions.push(PartitionAnswer {
                 records,
-                ..PartitionAnswer::error(i as i32, 0)
+                ..PartitionAnswer::new(i as i32)
             });
         }
         let response = |partitions: Vec<PartitionAnswer>| {
