@@ -23,19 +23,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::FetchTopic;
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::TopicName;
 use uuid::Uuid;
 
 use super::RequestContext;
 use super::fetch_answer::{FetchAnswer, PartitionAnswer, TopicAnswer};
 use super::fetch_session::Plan;
+use super::fetch_wanted::{FetchWanted, WantedTopic};
 use super::metadata::LEADER_EPOCH;
 
 /// READ_COMMITTED isolation level.
 const READ_COMMITTED: i8 = 1;
 
-pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchAnswer {
+pub(crate) async fn handle(ctx: &RequestContext, req: FetchWanted) -> FetchAnswer {
     let sessions = &ctx.broker.fetch_sessions;
     let by_id = ctx.api_version >= 13;
     let plan = if ctx.api_version >= 7 {
@@ -64,7 +64,7 @@ pub(crate) async fn handle(ctx: &RequestContext, req: FetchRequest) -> FetchAnsw
 
 /// Reads `topics` (the request's own, or its session's) with the request's limits, waiting
 /// up to `max_wait_ms` for `min_bytes`, and answers for every partition of `topics`.
-async fn serve(ctx: &RequestContext, req: &FetchRequest, topics: &[FetchTopic]) -> FetchAnswer {
+async fn serve(ctx: &RequestContext, req: &FetchWanted, topics: &[WantedTopic]) -> FetchAnswer {
     let max_wait = Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let deadline = tokio::time::Instant::now() + max_wait;
     let stop = crate::server::stopped(ctx.shutdown.clone());
@@ -183,8 +183,8 @@ async fn warm(cold: Vec<fjord_log::FileSlice>) {
 /// and calls again, since the response is incomplete.
 fn read_all(
     ctx: &RequestContext,
-    req: &FetchRequest,
-    topics_wanted: &[FetchTopic],
+    req: &FetchWanted,
+    topics_wanted: &[WantedTopic],
     probe: bool,
 ) -> (
     FetchAnswer,

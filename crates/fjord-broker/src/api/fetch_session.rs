@@ -28,11 +28,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use kafka_protocol::error::ResponseError;
-use kafka_protocol::messages::fetch_request::{FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use uuid::Uuid;
 
 use super::fetch_answer::{FetchAnswer, PartitionAnswer};
+use super::fetch_wanted::{FetchWanted, WantedTopic};
 
 /// Session id of a fetch without a session.
 pub(crate) const NO_SESSION: i32 = 0;
@@ -62,7 +63,7 @@ pub(crate) enum Plan {
     Incremental {
         id: i32,
         epoch: i32,
-        topics: Arc<Vec<FetchTopic>>,
+        topics: Arc<Vec<WantedTopic>>,
     },
     /// Refused: the answer carries this top-level error and nothing else.
     Refused(ResponseError),
@@ -83,7 +84,7 @@ struct Session {
     /// What an incremental fetch reads: every partition with the parameters the client last
     /// gave, in read order. Shared with the fetch being served, copied only if it changes
     /// while that fetch holds it.
-    topics: Arc<Vec<FetchTopic>>,
+    topics: Arc<Vec<WantedTopic>>,
     /// For each partition of `topics` (same shape): what the client was last told.
     sent: Vec<Vec<Sent>>,
     last_used: Instant,
@@ -167,18 +168,18 @@ impl Session {
     fn upsert(
         &mut self,
         index: &mut HashMap<TopicKey, usize>,
-        ft: &FetchTopic,
+        ft: &WantedTopic,
         sent: impl Fn(usize) -> Sent,
     ) {
         let key = TopicKey::of(self.by_id, &ft.topic, ft.topic_id);
         let topics = Arc::make_mut(&mut self.topics);
         let sents = &mut self.sent;
         let ti = *index.entry(key).or_insert_with(|| {
-            topics.push(
-                FetchTopic::default()
-                    .with_topic(ft.topic.clone())
-                    .with_topic_id(ft.topic_id),
-            );
+            topics.push(WantedTopic {
+                topic: ft.topic.clone(),
+                topic_id: ft.topic_id,
+                partitions: Vec::new(),
+            });
             sents.push(Vec::new());
             topics.len() - 1
         });
@@ -196,9 +197,7 @@ impl Session {
                 Some(m) => m.get(&fp.partition).copied(),
                 None => parts.iter().position(|p| p.partition == fp.partition),
             };
-            // Only the fields the broker reads are kept (no unknown tagged fields).
-            let mut kept = fp.clone();
-            kept.unknown_tagged_fields.clear();
+            let kept = *fp;
             match at {
                 Some(j) => parts[j] = kept,
                 None => {
@@ -306,7 +305,7 @@ impl SessionCache {
 
     /// Decides how `req` (of a version with sessions, v7+) is served, and for an incremental
     /// fetch applies its changes to the session. `by_id`: the request names topics by id.
-    pub(crate) fn plan(&self, req: &FetchRequest, by_id: bool, now: Instant) -> Plan {
+    pub(crate) fn plan(&self, req: &FetchWanted, by_id: bool, now: Instant) -> Plan {
         let (id, epoch) = (req.session_id, req.session_epoch);
         if epoch == INITIAL_EPOCH || epoch == FINAL_EPOCH {
             if id != NO_SESSION && self.sessions().remove(&id).is_some() {
@@ -370,7 +369,7 @@ impl SessionCache {
     pub(crate) fn create(
         &self,
         by_id: bool,
-        topics: &[FetchTopic],
+        topics: &[WantedTopic],
         response: &FetchAnswer,
         now: Instant,
     ) -> i32 {
@@ -425,7 +424,7 @@ impl SessionCache {
         &self,
         id: i32,
         epoch: i32,
-        topics: Arc<Vec<FetchTopic>>,
+        topics: Arc<Vec<WantedTopic>>,
         response: &mut FetchAnswer,
     ) {
         let mut sessions = self.sessions();
@@ -479,6 +478,18 @@ impl SessionCache {
 mod tests {
     use super::*;
 
+    /// Topic "t" with `parts` to read from offset 0.
+    fn topic(parts: &[i32]) -> WantedTopic {
+        WantedTopic {
+            topic: TopicName(kafka_protocol::protocol::StrBytes::from_static_str("t")),
+            topic_id: Uuid::nil(),
+            partitions: parts
+                .iter()
+                .map(|&p| super::super::fetch_wanted::WantedPartition::new(p))
+                .collect(),
+        }
+    }
+
     /// An answer of one topic with `n` partitions answered without error.
     fn answered(n: usize) -> FetchAnswer {
         let ok = PartitionAnswer {
@@ -504,14 +515,7 @@ mod tests {
     /// [`EVICTABLE_AFTER`], and not before.
     #[test]
     fn a_full_cache_evicts_only_sessions_idle_long_enough() {
-        use kafka_protocol::messages::fetch_request::FetchPartition;
-        use kafka_protocol::protocol::StrBytes;
-
-        let topics = vec![
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str("t")))
-                .with_partitions(vec![FetchPartition::default()]),
-        ];
+        let topics = vec![topic(&[0])];
         let response = answered(1);
         let cache = SessionCache::new(1, MAX_CACHED_PARTITIONS);
         let t0 = Instant::now();
@@ -537,19 +541,6 @@ mod tests {
     /// made, and one that grows past it ends (its request served without a session).
     #[test]
     fn sessions_hold_at_most_the_partition_budget() {
-        use kafka_protocol::messages::fetch_request::FetchPartition;
-        use kafka_protocol::protocol::StrBytes;
-
-        let topic = |parts: &[i32]| {
-            FetchTopic::default()
-                .with_topic(TopicName(StrBytes::from_static_str("t")))
-                .with_partitions(
-                    parts
-                        .iter()
-                        .map(|&p| FetchPartition::default().with_partition(p))
-                        .collect(),
-                )
-        };
         let cache = SessionCache::new(10, 3);
         let now = Instant::now();
         let first = cache.create(false, &[topic(&[0, 1])], &answered(2), now);
@@ -558,11 +549,11 @@ mod tests {
             cache.create(false, &[topic(&[0, 1])], &answered(2), now),
             NO_SESSION
         );
-        let incremental = |epoch: i32, parts: &[i32]| {
-            FetchRequest::default()
-                .with_session_id(first)
-                .with_session_epoch(epoch)
-                .with_topics(vec![topic(parts)])
+        let incremental = |epoch: i32, parts: &[i32]| FetchWanted {
+            session_id: first,
+            session_epoch: epoch,
+            topics: vec![topic(parts)],
+            ..FetchWanted::default()
         };
         let plan = cache.plan(&incremental(1, &[2]), false, now);
         assert!(matches!(plan, Plan::Incremental { .. }), "{plan:?}");

@@ -14,6 +14,7 @@ pub(crate) mod configs;
 pub(crate) mod fetch;
 pub mod fetch_answer;
 pub(crate) mod fetch_session;
+pub mod fetch_wanted;
 pub(crate) mod groups;
 pub(crate) mod metadata;
 pub(crate) mod offsets;
@@ -114,23 +115,47 @@ impl Response {
     }
 }
 
-/// [`handle`] with the response as kafka-protocol's type, for tests.
+/// A decoded request body: kafka-protocol's, or a Fetch in the broker's own type (see
+/// [`fetch_wanted`]).
+#[derive(Debug)]
+pub enum Request {
+    Kafka(RequestKind),
+    Fetch(fetch_wanted::FetchWanted),
+}
+
+impl From<RequestKind> for Request {
+    /// kafka-protocol's request, a Fetch turned into the broker's type.
+    fn from(request: RequestKind) -> Self {
+        match request {
+            RequestKind::Fetch(r) => Request::Fetch(r.into()),
+            other => Request::Kafka(other),
+        }
+    }
+}
+
+/// [`handle`] with kafka-protocol's types for the request and the response, for tests.
 #[cfg(test)]
 pub(crate) async fn dispatch(
     ctx: &RequestContext,
     request: RequestKind,
 ) -> Result<Option<ResponseKind>, ConnectionError> {
-    Ok(handle(ctx, request).await?.map(Response::into_kafka))
+    Ok(handle(ctx, request.into()).await?.map(Response::into_kafka))
 }
 
 /// Routes one request. `Ok(None)`: send no response (acks=0 produce).
 pub(crate) async fn handle(
     ctx: &RequestContext,
-    request: RequestKind,
+    request: Request,
 ) -> Result<Option<Response>, ConnectionError> {
     let v = ctx.api_version;
+    let request = match request {
+        Request::Fetch(r) => return Ok(Some(Response::Fetch(fetch::handle(ctx, r).await))),
+        Request::Kafka(request) => request,
+    };
     let response = match request {
-        RequestKind::Fetch(r) => return Ok(Some(Response::Fetch(fetch::handle(ctx, r).await))),
+        RequestKind::Fetch(r) => {
+            return Ok(Some(Response::Fetch(fetch::handle(ctx, r.into()).await)));
+        }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
         RequestKind::Produce(r) => match produce::handle(ctx, r).await {

@@ -1288,7 +1288,8 @@ async fn two_batches_v12() -> (
 #[tokio::test]
 async fn a_long_poll_registers_before_waiting_and_sees_appends_since_its_read() {
     let (_dir, broker, batch, _tx, ctx) = two_batches_v12().await;
-    let Ok(Some(super::Response::Fetch(read))) = super::handle(&ctx, fetch_t(2, 1 << 20)).await
+    let Ok(Some(super::Response::Fetch(read))) =
+        super::handle(&ctx, fetch_t(2, 1 << 20).into()).await
     else {
         panic!("no fetch response");
     };

@@ -270,7 +270,7 @@ pub enum ParsedRequest {
         /// Header.
         header: RequestHeader,
         /// Body (boxed: request bodies are large, the other variant tiny).
-        request: Box<RequestKind>,
+        request: Box<api::Request>,
     },
     /// ApiVersions at a version we do not know: answered per KIP-511.
     UnsupportedApiVersions {
@@ -314,7 +314,7 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
     // A Fetch of the usual shape is read by Fjord's own reader, which bounds what it reserves
     // by the bytes left itself (see `fetch_decode`).
     let fast = match api_key {
-        ApiKey::Fetch => super::fetch_decode::decode(&frame, version).map(RequestKind::Fetch),
+        ApiKey::Fetch => super::fetch_decode::decode(&frame, version).map(api::Request::Fetch),
         _ => None,
     };
     let request = match fast {
@@ -325,9 +325,11 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
             api::bounds::check_body(api_key, version, &frame).map_err(|e| {
                 ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}"))
             })?;
-            RequestKind::decode(api_key, &mut frame, version).map_err(|e| {
-                ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}"))
-            })?
+            RequestKind::decode(api_key, &mut frame, version)
+                .map_err(|e| {
+                    ConnectionError::Malformed(format!("{api_key:?} v{version} body: {e}"))
+                })?
+                .into()
         }
     };
     Ok(ParsedRequest::Request {

@@ -1,4 +1,5 @@
-//! A Fetch request body (versions 4–17) read field by field into kafka-protocol's type.
+//! A Fetch request body (versions 4–17) read field by field into the broker's own type
+//! ([`FetchWanted`]).
 //!
 //! A consumer that does not use fetch sessions (librdkafka never does) names every partition
 //! it reads in every Fetch. kafka-protocol's generic decoder, its per-field `Result`s and the
@@ -11,14 +12,16 @@
 //! version, and over every cut of them.
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic, ForgottenTopic};
-use kafka_protocol::messages::{FetchRequest, TopicName};
+use kafka_protocol::messages::TopicName;
+use kafka_protocol::messages::fetch_request::ForgottenTopic;
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
+use crate::api::fetch_wanted::{FetchWanted, WantedPartition, WantedTopic};
+
 /// The request in `body` at `version`, or `None` when this reader does not cover it (see the
 /// module's doc): the caller then decodes it with kafka-protocol.
-pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchRequest> {
+pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchWanted> {
     if !(4..=17).contains(&version) {
         return None;
     }
@@ -27,9 +30,9 @@ pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchRequest> {
         at: 0,
         flexible: version >= 12,
     };
-    let mut req = FetchRequest::default();
+    let mut req = FetchWanted::default();
     if version <= 14 {
-        req.replica_id = r.i32()?.into();
+        r.i32()?; // replica_id: not used by the broker
     }
     req.max_wait_ms = r.i32()?;
     req.min_bytes = r.i32()?;
@@ -50,7 +53,7 @@ pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchRequest> {
     };
     req.topics = Vec::with_capacity(r.capacity(topics, topic_min));
     for _ in 0..topics {
-        let mut topic = FetchTopic::default();
+        let mut topic = WantedTopic::default();
         if version <= 12 {
             topic.topic = TopicName(r.string()?);
         } else {
@@ -66,14 +69,14 @@ pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchRequest> {
             let log_start_offset = if version >= 5 { r.i64()? } else { -1 };
             let partition_max_bytes = r.i32()?;
             r.no_tagged_fields()?;
-            let mut fp = FetchPartition::default();
-            fp.partition = partition;
-            fp.current_leader_epoch = current_leader_epoch;
-            fp.fetch_offset = fetch_offset;
-            fp.last_fetched_epoch = last_fetched_epoch;
-            fp.log_start_offset = log_start_offset;
-            fp.partition_max_bytes = partition_max_bytes;
-            topic.partitions.push(fp);
+            topic.partitions.push(WantedPartition {
+                partition,
+                current_leader_epoch,
+                fetch_offset,
+                last_fetched_epoch,
+                log_start_offset,
+                partition_max_bytes,
+            });
         }
         r.no_tagged_fields()?;
         req.topics.push(topic);
@@ -98,7 +101,7 @@ pub(crate) fn decode(body: &Bytes, version: i16) -> Option<FetchRequest> {
         }
     }
     if version >= 11 {
-        req.rack_id = r.string()?;
+        r.string()?; // rack_id: not used (no fetching from the closest replica, KIP-392)
     }
     r.no_tagged_fields()?;
     (r.at == body.len()).then_some(req)
@@ -194,6 +197,8 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use bytes::BytesMut;
+    use kafka_protocol::messages::FetchRequest;
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
     use kafka_protocol::protocol::{Decodable, Encodable};
 
     use super::*;
@@ -270,8 +275,11 @@ mod tests {
         buf.freeze()
     }
 
-    fn kafka_protocol(body: &Bytes, version: i16) -> Option<FetchRequest> {
-        FetchRequest::decode(&mut body.clone(), version).ok()
+    /// kafka-protocol's decoding of `body`, as the broker's type.
+    fn kafka_protocol(body: &Bytes, version: i16) -> Option<FetchWanted> {
+        FetchRequest::decode(&mut body.clone(), version)
+            .ok()
+            .map(FetchWanted::from)
     }
 
     #[test]
@@ -282,7 +290,7 @@ mod tests {
                 let req = request(&mut g, version);
                 let body = encoded(&req, version);
                 let ours = decode(&body, version);
-                assert_eq!(ours.as_ref(), Some(&req), "v{version}");
+                assert_eq!(ours, Some(FetchWanted::from(req)), "v{version}");
                 assert_eq!(ours, kafka_protocol(&body, version), "v{version}");
             }
         }
@@ -327,7 +335,10 @@ mod tests {
         for (version, req) in [(12, &tagged_partition), (12, &cluster_id)] {
             let body = encoded(req, version);
             assert_eq!(decode(&body, version), None, "v{version}");
-            assert_eq!(kafka_protocol(&body, version).as_ref(), Some(req));
+            assert_eq!(
+                kafka_protocol(&body, version),
+                Some(FetchWanted::from(req.clone()))
+            );
         }
         for version in [3, 18] {
             assert_eq!(decode(&encoded(&plain, 12), version), None, "v{version}");
