@@ -47,9 +47,9 @@ pub(crate) const EVICTABLE_AFTER: Duration = Duration::from_secs(120);
 
 /// Most partitions all sessions together hold (48 bytes each with what the client was last
 /// told, so about 12 MB): a session that would pass it is not made, and one that grows past
-/// it ends. Either way its client goes on with full fetches. Sessions are kept for clients the broker cannot vouch
-/// for, and the sessions a cache of `slots` can hold would otherwise be bounded only by the
-/// partitions a request can name.
+/// it ends. Either way its client goes on with full fetches. Sessions are kept for clients
+/// the broker cannot vouch for, and the sessions a cache of `slots` can hold would otherwise
+/// be bounded only by the partitions a request can name.
 pub(crate) const MAX_CACHED_PARTITIONS: usize = 250_000;
 
 /// What a fetch request asks of the session cache ([`SessionCache::plan`]).
