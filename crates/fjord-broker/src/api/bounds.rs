@@ -9,9 +9,10 @@
 //! with the request schemas in `schema`. The connection runs it on every request between the
 //! header and the body decoder, and closes the connection on an error, as for any malformed
 //! request. (A Fetch body that Fjord's own reader, `server::fetch_decode`, takes whole does
-//! not need it: that reader reserves room only for what the bytes left can hold.) A body the walker accepts holds every element its counts announce, so decoding it
-//! allocates in proportion to the frame, which `socket.request.max.bytes` bounds. The
-//! reserving allocator ([`crate::alloc`]) stays behind it as a second line.
+//! not need it: that reader reserves room only for what the bytes left can hold.) A body the
+//! walker accepts holds every element its counts announce, so decoding it allocates in
+//! proportion to the frame, which `socket.request.max.bytes` bounds. The reserving allocator
+//! ([`crate::alloc`]) stays behind it as a second line.
 //!
 //! The walker reads the wire exactly as the decoder does (the same length encodings, the same
 //! 5-byte unsigned varints, unknown tagged fields skipped by their size, known ones read by
@@ -197,6 +198,20 @@ fn walk(
     Ok(walker.pos)
 }
 
+/// Reads an unsigned varint from the front of `buf` as kafka-protocol's decoder does: at most
+/// 5 bytes, bits beyond 32 dropped. Returns the value and the bytes it took, or `None` when
+/// `buf` ends first.
+pub(crate) fn read_uvarint(buf: &[u8]) -> Option<(u32, usize)> {
+    let mut value = 0u32;
+    for (i, &b) in buf.iter().take(5).enumerate() {
+        value |= (u32::from(b) & 0x7f) << (i * 7);
+        if b < 0x80 || i == 4 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
 /// A cursor over a body; `end` is lowered while inside a known tagged field.
 struct Walker<'a> {
     buf: &'a [u8],
@@ -226,16 +241,11 @@ impl Walker<'_> {
         self.take(n).map(|_| ())
     }
 
-    /// An unsigned varint as the decoder reads it: at most 5 bytes, bits beyond 32 dropped.
+    /// An unsigned varint as the decoder reads it ([`read_uvarint`]).
     fn uvarint(&mut self) -> Result<u32, BoundsError> {
-        let mut value = 0u32;
-        for i in 0..5 {
-            let b = u32::from(self.take(1)?[0]);
-            value |= (b & 0x7f) << (i * 7);
-            if b < 0x80 {
-                break;
-            }
-        }
+        let (value, len) = read_uvarint(&self.buf[self.pos..self.end])
+            .ok_or(BoundsError::Truncated { offset: self.end })?;
+        self.pos += len;
         Ok(value)
     }
 

@@ -19,6 +19,7 @@
 //! fetches then read the session's partitions and answer only for those that changed; see
 //! [`super::fetch_session`].
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,8 @@ use super::fetch_answer::{FetchAnswer, PartitionAnswer, TopicAnswer};
 use super::fetch_session::Plan;
 use super::fetch_wanted::{FetchWanted, WantedTopic};
 use super::metadata::LEADER_EPOCH;
+use crate::broker::TopicPartitions;
+use crate::partition::Partition;
 
 /// READ_COMMITTED isolation level.
 const READ_COMMITTED: i8 = 1;
@@ -114,30 +117,35 @@ async fn serve(ctx: &RequestContext, req: &FetchWanted, topics: &[WantedTopic]) 
 /// only fetches that wait spares the many that find records on their first read a lock per
 /// partition, and leaves fewer stale wake-ups behind.
 pub(super) fn register_and_check(ctx: &RequestContext, response: &FetchAnswer) -> bool {
-    let broker = &ctx.broker;
-    let image = broker.image();
-    let by_id = ctx.api_version >= 13;
     let mut moved = false;
     for answered in &response.responses {
-        let found = if by_id {
-            image.topic_by_id(&answered.topic_id)
-        } else {
-            image.topic(&answered.topic)
-        };
-        let Some(hosted) = found.and_then(|t| broker.topic_partitions(&t.name)) else {
+        let Some(hosted) = hosted_partitions(ctx, &answered.topic, &answered.topic_id) else {
             continue;
         };
         for p in &answered.partitions {
-            let partition = usize::try_from(p.partition_index)
-                .ok()
-                .and_then(|i| hosted.get(i)?.as_ref());
-            if let Some(partition) = partition {
+            if let Some(partition) = partition_at(&hosted, p.partition_index) {
                 partition.register_waiter(&ctx.fetch_waker);
                 moved |= partition.published_offsets().0 != p.high_watermark;
             }
         }
     }
     moved
+}
+
+/// The partitions this broker hosts of the topic a fetch names: by id from v13, else by name.
+fn hosted_partitions(ctx: &RequestContext, name: &TopicName, id: &Uuid) -> Option<TopicPartitions> {
+    let image = ctx.broker.image();
+    let found = if ctx.api_version >= 13 {
+        image.topic_by_id(id)
+    } else {
+        image.topic(name)
+    };
+    found.and_then(|t| ctx.broker.topic_partitions(&t.name))
+}
+
+/// Partition `index` of `hosted`, if this broker hosts it.
+fn partition_at(hosted: &TopicPartitions, index: i32) -> Option<&Arc<Partition>> {
+    hosted.get(usize::try_from(index).ok()?)?.as_ref()
 }
 
 /// Rounds of reading cold data into the page cache one fetch may take before it reads
@@ -195,32 +203,23 @@ fn read_all(
 ) {
     let mut files = Vec::new();
     let mut cold = Vec::new();
-    let broker = &ctx.broker;
-    let image = broker.image();
     let by_id = ctx.api_version >= 13;
     let mut remaining = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut any_error = false;
     let mut topics = Vec::with_capacity(topics_wanted.len());
     for ft in topics_wanted {
-        let found = if by_id {
-            image.topic_by_id(&ft.topic_id)
-        } else {
-            image.topic(&ft.topic)
-        };
         let unknown = if by_id {
             ResponseError::UnknownTopicId
         } else {
             ResponseError::UnknownTopicOrPartition
         };
         // The topic's partitions, looked up once for all it names.
-        let hosted = found.and_then(|t| broker.topic_partitions(&t.name));
+        let hosted = hosted_partitions(ctx, &ft.topic, &ft.topic_id);
         let mut partitions = Vec::with_capacity(ft.partitions.len());
         for fp in &ft.partitions {
             let mut base = PartitionAnswer::new(fp.partition);
-            let partition = hosted
-                .as_ref()
-                .and_then(|h| h.get(usize::try_from(fp.partition).ok()?)?.as_ref());
+            let partition = hosted.as_ref().and_then(|h| partition_at(h, fp.partition));
             let Some(partition) = partition else {
                 any_error = true;
                 base.error_code = unknown.code();

@@ -5,10 +5,10 @@
 //! partition it reads (librdkafka never uses fetch sessions), so at 1,000 partitions moving
 //! each into the answer (5.5 %) and dropping those maps and lists (about 10 %) were about 15 %
 //! of the broker's samples (session 18). A [`PartitionAnswer`] holds only what the broker
-//! sets, in 64 bytes, and its drop is the record set's. The server writes it with its own encoder (`server::fetch_encode`);
-//! [`FetchAnswer::to_kafka`] gives kafka-protocol's response for everything else (versions
-//! that encoder does not write, quota sizing, tests), and a test keeps the two encodings
-//! byte-identical.
+//! sets, in 64 bytes, and its drop is the record set's. The server writes it with its own
+//! encoder (`server::fetch_encode`); [`FetchAnswer::to_kafka`] gives kafka-protocol's response
+//! for everything else (versions that encoder does not write, and tests), and a test keeps
+//! the two encodings byte-identical.
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};

@@ -197,14 +197,13 @@ impl Session {
                 Some(m) => m.get(&fp.partition).copied(),
                 None => parts.iter().position(|p| p.partition == fp.partition),
             };
-            let kept = *fp;
             match at {
-                Some(j) => parts[j] = kept,
+                Some(j) => parts[j] = *fp,
                 None => {
                     if let Some(m) = &mut by_partition {
                         m.insert(fp.partition, parts.len());
                     }
-                    parts.push(kept);
+                    parts.push(*fp);
                     sents.push(sent(i));
                 }
             }

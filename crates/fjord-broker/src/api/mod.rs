@@ -96,7 +96,7 @@ pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {
 
 /// A handler's response body: kafka-protocol's, or a Fetch answer in the broker's own type
 /// (see [`fetch_answer`]).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 // `ResponseKind` is as large as it was when handlers returned it alone; boxing it would add
 // an allocation to every response.
 #[allow(clippy::large_enum_variant)]
@@ -152,10 +152,8 @@ pub(crate) async fn handle(
         Request::Fetch(r) => return Ok(Some(Response::Fetch(fetch::handle(ctx, r).await))),
         Request::Kafka(request) => request,
     };
+    // A Fetch is always `Request::Fetch` (`Request::from` turns kafka-protocol's into it).
     let response = match request {
-        RequestKind::Fetch(r) => {
-            return Ok(Some(Response::Fetch(fetch::handle(ctx, r.into()).await)));
-        }
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle()),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(ctx, r).await),
         RequestKind::Produce(r) => match produce::handle(ctx, r).await {

@@ -452,7 +452,9 @@ fn quota_throttle(
             throttle = broker.record_quota(PRODUCER_BYTE_RATE, client_id, frame_len as f64)
         }
         (ApiKey::Fetch, Some(api::Response::Fetch(r))) => {
-            let size = r.to_kafka().compute_size(version).unwrap_or(0);
+            let size = super::fetch_encode::encoded_len(r, version)
+                .or_else(|| r.to_kafka().compute_size(version).ok())
+                .unwrap_or(0);
             throttle = broker.record_quota(CONSUMER_BYTE_RATE, client_id, size as f64);
         }
         _ => {}

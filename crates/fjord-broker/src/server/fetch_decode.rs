@@ -8,8 +8,8 @@
 //! fields, no null arrays or strings, the body read exactly to its end. Anything else returns
 //! `None`, and the caller checks the body's bounds and decodes it with kafka-protocol, so its
 //! results and its errors are unchanged. The reader runs before the bounds check, so it never
-//! reserves room for more elements than the bytes left can hold. A test compares both decoders over generated requests of every
-//! version, and over every cut of them.
+//! reserves room for more elements than the bytes left can hold. A test compares both
+//! decoders over generated requests of every version, and over every cut of them.
 
 use bytes::Bytes;
 use kafka_protocol::messages::TopicName;
@@ -148,18 +148,12 @@ impl Reader<'_> {
         self.take::<16>().map(Uuid::from_bytes)
     }
 
-    /// An unsigned varint of at most 32 bits.
+    /// An unsigned varint, read as kafka-protocol reads it
+    /// ([`crate::api::bounds::read_uvarint`]).
     fn uvarint(&mut self) -> Option<u32> {
-        let mut value = 0u32;
-        for shift in (0..35).step_by(7) {
-            let [byte] = self.take::<1>()?;
-            value |= u32::from(byte & 0x7f).checked_shl(shift)?;
-            if byte & 0x80 == 0 {
-                // A fifth byte may carry only the top four bits.
-                return (shift < 28 || byte < 0x10).then_some(value);
-            }
-        }
-        None
+        let (value, len) = crate::api::bounds::read_uvarint(self.src.get(self.at..)?)?;
+        self.at += len;
+        Some(value)
     }
 
     /// An array's length; `None` for a null array.

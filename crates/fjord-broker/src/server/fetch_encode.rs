@@ -20,7 +20,7 @@ use crate::api::fetch_answer::{FetchAnswer, PartitionAnswer};
 /// Everything but record sets is gathered in a local buffer and handed to `buf` in one
 /// `put_slice` before each non-empty record set and at the end, so that `buf` sees few
 /// writes and each record set as a slice of its own.
-pub(super) fn encode<B: BufMut>(fetch: &FetchAnswer, version: i16, buf: &mut B) -> bool {
+pub(super) fn encode<O: Out>(fetch: &FetchAnswer, version: i16, buf: &mut O) -> bool {
     if !is_covered(fetch, version) {
         return false;
     }
@@ -33,16 +33,43 @@ pub(super) fn encode<B: BufMut>(fetch: &FetchAnswer, version: i16, buf: &mut B) 
     true
 }
 
+/// The length of the body [`encode`] writes, counted by writing it without keeping the
+/// bytes (the quota's response size); `None` when it does not cover `fetch`.
+pub(super) fn encoded_len(fetch: &FetchAnswer, version: i16) -> Option<usize> {
+    let mut count = Count(0);
+    encode(fetch, version, &mut count).then_some(count.0)
+}
+
+/// Where [`Framing`] hands its bytes: a buffer, or a [`Count`].
+pub(super) trait Out {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl<B: BufMut> Out for B {
+    fn put(&mut self, bytes: &[u8]) {
+        self.put_slice(bytes);
+    }
+}
+
+/// Counts the bytes handed to it.
+struct Count(usize);
+
+impl Out for Count {
+    fn put(&mut self, bytes: &[u8]) {
+        self.0 += bytes.len();
+    }
+}
+
 /// Framing bytes on their way to `out`; record sets go straight through.
-struct Framing<'a, B> {
-    out: &'a mut B,
+struct Framing<'a, O: ?Sized> {
+    out: &'a mut O,
     pending: Vec<u8>,
 }
 
-impl<B: BufMut> Framing<'_, B> {
+impl<O: Out + ?Sized> Framing<'_, O> {
     fn flush(&mut self) {
         if !self.pending.is_empty() {
-            self.out.put_slice(&self.pending);
+            self.out.put(&self.pending);
             self.pending.clear();
         }
     }
@@ -50,12 +77,12 @@ impl<B: BufMut> Framing<'_, B> {
     fn records(&mut self, records: &[u8]) {
         if !records.is_empty() {
             self.flush();
-            self.out.put_slice(records);
+            self.out.put(records);
         }
     }
 }
 
-fn write<B: BufMut>(fetch: &FetchAnswer, version: i16, buf: &mut Framing<'_, B>) {
+fn write<O: Out + ?Sized>(fetch: &FetchAnswer, version: i16, buf: &mut Framing<'_, O>) {
     let flexible = version >= 12;
     buf.pending.put_i32(fetch.throttle_time_ms);
     if version >= 7 {
@@ -91,8 +118,8 @@ fn write<B: BufMut>(fetch: &FetchAnswer, version: i16, buf: &mut Framing<'_, B>)
     }
 }
 
-fn put_partition<B: BufMut>(
-    buf: &mut Framing<'_, B>,
+fn put_partition<O: Out + ?Sized>(
+    buf: &mut Framing<'_, O>,
     p: &PartitionAnswer,
     read_committed: bool,
     version: i16,
@@ -118,12 +145,12 @@ fn put_partition<B: BufMut>(
     if version >= 11 {
         head.put(&(-1i32).to_be_bytes()); // no preferred read replica
     }
-    if flexible {
-        head.uvarint(p.records.len() as u32 + 1);
-    } else {
-        head.put(&(p.records.len() as i32).to_be_bytes());
-    }
     buf.pending.extend_from_slice(head.bytes());
+    if flexible {
+        put_uvarint(&mut buf.pending, p.records.len() as u32 + 1);
+    } else {
+        buf.pending.put_i32(p.records.len() as i32);
+    }
     // The very slice, so that a chunked buffer can tell a record set by its address.
     buf.records(&p.records);
     if flexible {
@@ -131,17 +158,17 @@ fn put_partition<B: BufMut>(
     }
 }
 
-/// Room for the fixed fields of a partition's answer and its record set's length prefix: at
-/// most 4 + 2 + 3 x 8 + 4 + 4 + 5 = 43 bytes.
+/// Room for the fixed fields of a partition's answer: at most 4 + 2 + 3 x 8 + 4 + 4 = 38
+/// bytes.
 struct Head {
-    bytes: [u8; 48],
+    bytes: [u8; 40],
     len: usize,
 }
 
 impl Default for Head {
     fn default() -> Self {
         Head {
-            bytes: [0; 48],
+            bytes: [0; 40],
             len: 0,
         }
     }
@@ -151,14 +178,6 @@ impl Head {
     fn put(&mut self, field: &[u8]) {
         self.bytes[self.len..self.len + field.len()].copy_from_slice(field);
         self.len += field.len();
-    }
-
-    fn uvarint(&mut self, mut v: u32) {
-        while v >= 0x80 {
-            self.put(&[(v as u8) | 0x80]);
-            v >>= 7;
-        }
-        self.put(&[v as u8]);
     }
 
     fn bytes(&self) -> &[u8] {
@@ -275,6 +294,7 @@ mod tests {
                     kafka_protocol_bytes(&fetch, version),
                     "v{version}"
                 );
+                assert_eq!(encoded_len(&fetch, version), Some(buf.len()), "v{version}");
             }
         }
     }
@@ -293,6 +313,7 @@ mod tests {
             let mut buf = BytesMut::new();
             assert!(!encode(fetch, version, &mut buf), "v{version}: {fetch:?}");
             assert!(buf.is_empty());
+            assert_eq!(encoded_len(fetch, version), None);
         }
     }
 }

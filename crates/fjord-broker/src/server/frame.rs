@@ -24,13 +24,13 @@ use std::os::fd::AsFd;
 use bytes::{BufMut, Bytes, BytesMut, buf::UninitSlice};
 use fjord_log::FileSlice;
 use kafka_protocol::messages::{FetchResponse, ResponseHeader, ResponseKind};
-
-use crate::api::Response;
-use crate::api::fetch_answer::FetchAnswer;
 use kafka_protocol::protocol::Encodable;
 use kafka_protocol::protocol::buf::ByteBufMut;
 use tokio::io::{AsyncWrite, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
+
+use crate::api::Response;
+use crate::api::fetch_answer::FetchAnswer;
 
 use super::connection::ConnectionError;
 
@@ -454,10 +454,7 @@ mod tests {
 
     /// The frame the plain encoder makes: one buffer, records copied in.
     fn plain(correlation_id: i32, header_version: i16, version: i16, body: &Response) -> Vec<u8> {
-        let body = match body {
-            Response::Fetch(f) => ResponseKind::Fetch(f.to_kafka()),
-            Response::Kafka(k) => k.clone(),
-        };
+        let body = body.clone().into_kafka();
         let mut buf = BytesMut::new();
         ResponseHeader::default()
             .with_correlation_id(correlation_id)
