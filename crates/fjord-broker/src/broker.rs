@@ -812,6 +812,7 @@ fn coordinator_config(config: &BrokerConfig) -> CoordinatorConfig {
         },
         offsets_partitions: int("offsets.topic.num.partitions") as i32,
         offsets_retention_ms: int("offsets.retention.minutes") * 60_000,
+        offsets_retention_check_interval_ms: int("offsets.retention.check.interval.ms"),
         offset_metadata_max_bytes: int("offset.metadata.max.bytes").max(0) as usize,
         consumer_session_timeout_ms: int("group.consumer.session.timeout.ms"),
         consumer_heartbeat_interval_ms: int("group.consumer.heartbeat.interval.ms") as i32,

@@ -208,6 +208,12 @@ pub const BROKER_PROPERTIES: &[BrokerProperty] = &[
         "Committed offsets of an empty group are deleted after this long.",
     ),
     prop(
+        "offsets.retention.check.interval.ms",
+        "600000",
+        ConfigType::Long,
+        "How often committed offsets are checked for expiry.",
+    ),
+    prop(
         "offset.metadata.max.bytes",
         "4096",
         ConfigType::Int,
@@ -570,6 +576,7 @@ impl ConfigBuilder {
             "min.insync.replicas",
             "offsets.topic.num.partitions",
             "offsets.retention.minutes",
+            "offsets.retention.check.interval.ms",
             "group.min.session.timeout.ms",
             "group.max.session.timeout.ms",
             "group.consumer.session.timeout.ms",

@@ -97,6 +97,8 @@ pub struct CoordinatorConfig {
     pub offsets_partitions: i32,
     /// `offsets.retention.minutes` in ms.
     pub offsets_retention_ms: i64,
+    /// `offsets.retention.check.interval.ms`.
+    pub offsets_retention_check_interval_ms: i64,
     /// `offset.metadata.max.bytes`.
     pub offset_metadata_max_bytes: usize,
     /// `group.consumer.session.timeout.ms`.
@@ -122,6 +124,8 @@ struct State {
     waiting: HashMap<u64, oneshot::Sender<(Answer, Option<Unflushed>)>>,
     next_token: u64,
     next_member: u64,
+    /// When committed offsets were last checked for expiry (0: not yet).
+    offsets_checked_ms: i64,
 }
 
 /// The group coordinator of this broker (every group: a single node leads every partition
@@ -568,7 +572,8 @@ impl GroupCoordinator {
         Ok((results, unflushed))
     }
 
-    /// Expires sessions, ends rebalance waits, and drops offsets of empty groups older than
+    /// Expires sessions, ends rebalance waits, and (every
+    /// `offsets.retention.check.interval.ms`) drops offsets of empty groups older than
     /// `offsets.retention.minutes`.
     pub fn tick(&self, broker: &Broker, now: i64) {
         let mut st = self.lock();
@@ -590,7 +595,12 @@ impl GroupCoordinator {
                 let _ = self.execute(broker, &mut st, &id, effects);
             }
         }
-        self.expire_offsets(broker, &mut st, now);
+        // Every `offsets.retention.check.interval.ms`, as Kafka does: the check walks every
+        // committed offset of every empty group under the coordinator's lock.
+        if now - st.offsets_checked_ms >= self.config.offsets_retention_check_interval_ms {
+            st.offsets_checked_ms = now;
+            self.expire_offsets(broker, &mut st, now);
+        }
     }
 
     fn expire_offsets(&self, broker: &Broker, st: &mut State, now: i64) {
@@ -689,21 +699,21 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 mod tests {
     use super::*;
 
-    fn broker(dir: &std::path::Path) -> std::sync::Arc<Broker> {
+    /// A broker keeping offsets of empty groups for a minute, checking every `check_ms`.
+    fn broker(dir: &std::path::Path, check_ms: i64) -> std::sync::Arc<Broker> {
         Broker::open_for_test(
             dir,
             &[
                 "offsets.topic.num.partitions=3",
                 "offsets.retention.minutes=1",
+                &format!("offsets.retention.check.interval.ms={check_ms}"),
             ],
         )
     }
 
-    #[tokio::test]
-    async fn offsets_of_empty_groups_expire_and_stay_expired_after_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
-        b.create_test_topic("t", 1, Default::default()).await;
+    /// Commits offset 5 of `t`-0 for group `g` at `at_ms` from outside the group (a simple
+    /// commit: no member, generation -1); returns the offset as stored.
+    fn commit_outside_group(b: &Broker, at_ms: i64) -> CommittedOffset {
         let who = MemberRef {
             group_id: "g",
             member_id: "",
@@ -714,14 +724,23 @@ mod tests {
             offset: 5,
             leader_epoch: -1,
             metadata: Some("m".into()),
-            commit_timestamp_ms: 1_000,
+            commit_timestamp_ms: at_ms,
         };
         let r = b
             .groups
-            .commit(&b, 1_000, who, vec![(("t".into(), 0), off.clone())])
+            .commit(b, at_ms, who, vec![(("t".into(), 0), off.clone())])
             .unwrap();
         assert_eq!(r.0, vec![None]);
         assert!(r.1.is_none(), "nothing to wait for without a flush policy");
+        off
+    }
+
+    #[tokio::test]
+    async fn offsets_of_empty_groups_expire_and_stay_expired_after_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path(), 1_000);
+        b.create_test_topic("t", 1, Default::default()).await;
+        let off = commit_outside_group(&b, 1_000);
         assert_eq!(
             b.groups.fetch_offsets("g").get(&("t".to_string(), 0)),
             Some(&off)
@@ -737,7 +756,7 @@ mod tests {
         );
         b.close();
         drop(b);
-        let b = broker(dir.path());
+        let b = broker(dir.path(), 1_000);
         assert!(b.groups.fetch_offsets("g").is_empty(), "tombstones replay");
         // A commit from a member that is not in the group is refused.
         let who = MemberRef {
@@ -750,6 +769,28 @@ mod tests {
             b.groups.commit(&b, 1, who, vec![]).unwrap_err(),
             ResponseError::IllegalGeneration
         );
+    }
+
+    /// Expired offsets wait for the next check, `offsets.retention.check.interval.ms` after
+    /// the last one (Kafka's default: 10 minutes), instead of being looked for at every tick:
+    /// the check walks every committed offset of every empty group under the coordinator's
+    /// lock.
+    #[tokio::test]
+    async fn offsets_expire_at_the_next_retention_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path(), 600_000);
+        b.create_test_topic("t", 1, Default::default()).await;
+        commit_outside_group(&b, 1_000_000);
+        // The first tick checks (nothing is old yet); the next check is due 600 s later.
+        b.groups.tick(&b, 1_000_000);
+        assert_eq!(b.groups.fetch_offsets("g").len(), 1);
+        // Past the retention but before the next check: kept.
+        b.groups.tick(&b, 1_000_000 + 120_000);
+        b.groups.tick(&b, 1_000_000 + 599_999);
+        assert_eq!(b.groups.fetch_offsets("g").len(), 1);
+        // The check: gone.
+        b.groups.tick(&b, 1_000_000 + 600_000);
+        assert!(b.groups.fetch_offsets("g").is_empty());
     }
 
     #[test]
