@@ -8,6 +8,7 @@ with confluent-kafka and kafka-python into one comparable record shape.
 from __future__ import annotations
 
 import os
+import resource
 import queue
 import re
 import signal
@@ -72,10 +73,14 @@ def fjord_bin() -> Path:
 class BrokerProcess:
     """One `fjord start` process on a data dir, listening on an ephemeral port."""
 
-    def __init__(self, data_dir: Path, log_path: Path, overrides: dict | None = None):
+    def __init__(
+        self, data_dir: Path, log_path: Path, overrides: dict | None = None, file_limit: int | None = None
+    ):
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.overrides = dict(overrides or {})
+        # RLIMIT_NOFILE (soft and hard) for the broker process, when set.
+        self.file_limit = file_limit
         self.proc: subprocess.Popen | None = None
         self.host: str | None = None
         self.port: int | None = None
@@ -105,9 +110,15 @@ class BrokerProcess:
         self._log_file = open(self.log_path, "ab")
         # FJORD_* variables are broker settings to fjord; FJORD_BIN is ours.
         env = {k: v for k, v in os.environ.items() if k != "FJORD_BIN"}
+        limit = self.file_limit
+
+        def limit_files():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
         self.proc = subprocess.Popen(
             self.command(),
             env=env,
+            preexec_fn=limit_files if limit else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log_file,

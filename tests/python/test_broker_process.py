@@ -6,7 +6,7 @@ from __future__ import annotations
 import signal
 
 import pytest
-from confluent_kafka import KafkaError, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
 from fjord_support import LISTEN_RE, ck_admin, ck_consume, ck_create_topic, ck_produce, ck_producer, unique_topic, wait_for
@@ -250,3 +250,38 @@ def test_small_segments_roll(broker_factory):
     got = ck_consume(b.bootstrap, topic, [0], expected=100, start_offset=400)
     assert [r.offset for r in got] == list(range(400, 500))
     assert b.stop() == 0
+
+
+def test_partitions_past_the_open_file_limit_are_refused_before_they_exist(broker_factory, tmp_path):
+    """Each partition keeps its segment's three files open. A topic that would take the broker
+    past its open-file limit is refused with POLICY_VIOLATION before it is committed: it does
+    not half exist, and the broker still restarts on its data (opening the partitions of a
+    committed topic past the limit would fail every start)."""
+    data = tmp_path / "files"
+    b = broker_factory(data_dir=data, name="limited", file_limit=400)
+    admin = ck_admin(b.bootstrap)
+    from confluent_kafka.admin import NewPartitions, NewTopic
+
+    too_many = unique_topic("too-many")
+    fut = admin.create_topics([NewTopic(too_many, num_partitions=200, replication_factor=1)])[too_many]
+    with pytest.raises(KafkaException) as err:
+        fut.result(timeout=20)
+    assert err.value.args[0].code() == KafkaError.POLICY_VIOLATION, err.value
+    assert "ulimit -n" in err.value.args[0].str(), err.value
+    assert too_many not in admin.list_topics(timeout=5).topics
+
+    fits = unique_topic("fits")
+    ck_create_topic(admin, fits, partitions=10)
+    # Growing it past the limit is refused the same way.
+    fut = admin.create_partitions([NewPartitions(fits, 210)])[fits]
+    with pytest.raises(KafkaException) as err:
+        fut.result(timeout=20)
+    assert err.value.args[0].code() == KafkaError.POLICY_VIOLATION, err.value
+    assert len(admin.list_topics(topic=fits, timeout=5).topics[fits].partitions) == 10
+    ck_produce(b.bootstrap, fits, [{"value": b"kept", "partition": 3}])
+    assert b.stop() == 0, b.log_tail()
+
+    b2 = broker_factory(data_dir=data, name="restarted", file_limit=400)
+    got = ck_consume(b2.bootstrap, fits, [3], expected=1)
+    assert [r.value for r in got] == [b"kept"]
+    assert b2.stop() == 0, b2.log_tail()

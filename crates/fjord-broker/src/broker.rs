@@ -413,6 +413,7 @@ impl Broker {
             ));
         }
         validate_configs(&t.configs)?;
+        check_file_budget(i64::from(partitions))?;
         let id = Uuid::new_v4();
         let topic = TopicImage {
             name: t.name.clone(),
@@ -473,6 +474,7 @@ impl Broker {
                 ),
             ));
         }
+        check_file_budget(i64::from(total - topic.partitions))?;
         if validate_only {
             return Ok(());
         }
@@ -802,6 +804,54 @@ fn validate_configs(configs: &BTreeMap<String, String>) -> Result<(), ApiError> 
     Ok(())
 }
 
+/// Open files a new partition takes at once: its active segment's log, index and time index.
+const FILES_PER_PARTITION: i64 = 3;
+
+/// Refuses new partitions that would take this process past its open-file limit
+/// (`RLIMIT_NOFILE`), before anything is committed. Past the limit, opening the partitions
+/// fails after their topic is in the metadata log, and every later start fails on them too.
+/// Where the limit or the open files cannot be read (not Linux), nothing is checked.
+fn check_file_budget(new_partitions: i64) -> Result<(), ApiError> {
+    let (Some(limit), Some(open)) = (open_file_limit(), open_files()) else {
+        return Ok(());
+    };
+    file_budget(limit, open, new_partitions)
+        .map_err(|message| ApiError::new(ResponseError::PolicyViolation, message))
+}
+
+/// What [`check_file_budget`] decides, given the soft limit and the files open now. A quarter
+/// of the limit, at most 1,024 files, stays free for connections and segment rolls.
+fn file_budget(limit: i64, open: i64, new_partitions: i64) -> Result<(), String> {
+    let reserve = (limit / 4).min(1024);
+    let needed = new_partitions.saturating_mul(FILES_PER_PARTITION);
+    if open.saturating_add(needed).saturating_add(reserve) <= limit {
+        return Ok(());
+    }
+    Err(format!(
+        "{new_partitions} new partitions need {needed} open files; this broker has {open} of \
+         its limit of {limit} open and keeps {reserve} free for connections. Raise the \
+         limit (ulimit -n, or LimitNOFILE in a systemd unit) and restart the broker."
+    ))
+}
+
+/// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits`.
+fn open_file_limit() -> Option<i64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    // "unlimited" parses as None: nothing to check.
+    soft.parse().ok()
+}
+
+/// Files this process has open now (entries of `/proc/self/fd`).
+fn open_files() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    i64::try_from(n).ok()
+}
+
 fn coordinator_config(config: &BrokerConfig) -> CoordinatorConfig {
     let int = |name: &str| config.get_i64(name);
     CoordinatorConfig {
@@ -936,5 +986,27 @@ mod tests {
     #[test]
     fn cluster_id_is_22_chars() {
         assert_eq!(short_uuid(Uuid::new_v4()).len(), 22);
+    }
+
+    #[test]
+    fn new_partitions_must_fit_under_the_open_file_limit() {
+        // 20,000 files: 1,024 kept free; 6,000 open leaves room for 4,325 partitions.
+        assert!(file_budget(20_000, 6_000, 4_325).is_ok());
+        let refused = file_budget(20_000, 6_000, 4_326).unwrap_err();
+        assert!(
+            refused.contains("4326 new partitions need 12978 open files"),
+            "{refused}"
+        );
+        assert!(refused.contains("ulimit -n"), "{refused}");
+        // A small limit keeps a quarter free.
+        assert!(file_budget(400, 40, 86).is_ok());
+        assert!(file_budget(400, 40, 87).is_err());
+        // Counts far past any limit do not overflow.
+        assert!(file_budget(1 << 20, 10, i64::MAX).is_err());
+        // This process's own limit and files are read on Linux.
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|l| l > 0));
+            assert!(open_files().is_some_and(|n| n > 0));
+        }
     }
 }
