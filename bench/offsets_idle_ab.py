@@ -23,12 +23,6 @@ import run as R  # noqa: E402  (the suite's helpers)
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def one_run(fjord, args):
     with R.fresh_broker(fjord, "fjord-offsets-idle-") as (broker, log):
         subprocess.run([fjord, "topics", "--bootstrap-server", broker.addr, "--create",
@@ -41,10 +35,10 @@ def one_run(fjord, args):
                      asynchronous=False)
             c.close()
         time.sleep(2)  # the last consumers' connections close
-        before = cpu_ticks(broker.pid)
+        before = R.proc_cpu_seconds(broker.pid)
         time.sleep(args.seconds)
-        ticks = cpu_ticks(broker.pid) - before
-        return {"ms_per_s": ticks * 1000 / os.sysconf("SC_CLK_TCK") / args.seconds}
+        used = R.proc_cpu_seconds(broker.pid) - before
+        return {"ms_per_s": used * 1000 / args.seconds}
 
 
 def main():

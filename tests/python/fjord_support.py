@@ -8,7 +8,6 @@ with confluent-kafka and kafka-python into one comparable record shape.
 from __future__ import annotations
 
 import os
-import resource
 import queue
 import re
 import signal
@@ -110,15 +109,14 @@ class BrokerProcess:
         self._log_file = open(self.log_path, "ab")
         # FJORD_* variables are broker settings to fjord; FJORD_BIN is ours.
         env = {k: v for k, v in os.environ.items() if k != "FJORD_BIN"}
-        limit = self.file_limit
-
-        def limit_files():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-
+        cmd = self.command()
+        if self.file_limit:
+            # Through the shell's ulimit, then exec (same pid): a preexec_fn is not safe in a
+            # process with threads, and the client libraries run their own.
+            cmd = ["bash", "-c", f'ulimit -n {int(self.file_limit)} && exec "$0" "$@"', *cmd]
         self.proc = subprocess.Popen(
-            self.command(),
+            cmd,
             env=env,
-            preexec_fn=limit_files if limit else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log_file,

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
-from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
+from confluent_kafka.admin import ConfigResource, ConfigSource, NewPartitions, NewTopic, ResourceType
 
 from fjord_support import LISTEN_RE, ck_admin, ck_consume, ck_create_topic, ck_produce, ck_producer, unique_topic, wait_for
 
@@ -260,7 +260,6 @@ def test_partitions_past_the_open_file_limit_are_refused_before_they_exist(broke
     data = tmp_path / "files"
     b = broker_factory(data_dir=data, name="limited", file_limit=400)
     admin = ck_admin(b.bootstrap)
-    from confluent_kafka.admin import NewPartitions, NewTopic
 
     too_many = unique_topic("too-many")
     fut = admin.create_topics([NewTopic(too_many, num_partitions=200, replication_factor=1)])[too_many]

@@ -820,7 +820,7 @@ fn check_file_budget(new_partitions: i64) -> Result<(), ApiError> {
 }
 
 /// What [`check_file_budget`] decides, given the soft limit and the files open now. A quarter
-/// of the limit, at most 1,024 files, stays free for connections and segment rolls.
+/// of the limit, at most 1,024 files, stays free for connections.
 fn file_budget(limit: i64, open: i64, new_partitions: i64) -> Result<(), String> {
     let reserve = (limit / 4).min(1024);
     let needed = new_partitions.saturating_mul(FILES_PER_PARTITION);
