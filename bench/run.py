@@ -563,14 +563,17 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
                     settle=False)
                 docs, windows = runs[linger]
                 docs.append({**d["latency_ms"], "achieved_rate": d["achieved_rate"],
-                             "received": d["received"], "sent": d["sent"]})
+                             "received": d["received"], "sent": d["sent"],
+                             "ack_p99": d["ack_latency_ms"]["p99"]})
                 windows.append(w)
                 settings[linger] = (d["producer_settings"], d["consumer_settings"])
         for linger, (docs, windows) in runs.items():
-            s = summarize(docs, windows, ["p50", "p99", "p99_9", "max", "achieved_rate"])
+            s = summarize(docs, windows, ["p50", "p99", "p99_9", "max", "achieved_rate",
+                                          "ack_p99"])
             s.update(label=label, rate=rate, size=size, linger_ms=linger,
                      settings=settings[linger][0], consumer_settings=settings[linger][1],
-                     runs=[{k: x[k] for k in ["p50", "p99", "p99_9", "max"]} for x in docs])
+                     runs=[{k: x[k] for k in ["p50", "p99", "p99_9", "max", "ack_p99"]}
+                           for x in docs])
             R["e2e"].append(s)
 
     print("1,000 partitions ...", flush=True)
@@ -962,16 +965,24 @@ def markdown(res):
                  f"{100 * r['fetch_mb_per_sec'] / lim['page_cache_read_mib_s']:.0f} | {cpu:.2f} | "
                  f"{load_cell(r)} |")
     L.append("")
-    L.append("**End-to-end latency** (`fjord perf e2e`, 1 KiB records, from scheduled send to consumer receipt)")
+    L.append("**End-to-end latency** (`fjord perf e2e`, 1 KiB records, from scheduled send to "
+             "consumer receipt; ack p99: from scheduled send to the producer's delivery report, "
+             "so a stall on the produce path shows in both p99s and one on the fetch path only "
+             "in the first)")
     L.append("")
-    L.append("| rate | linger.ms | achieved records/s | p50 ms | p99 ms (range over runs) | p99.9 ms | max ms | broker CPU-s | client CPU-s | load |")
-    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    L.append("| rate | linger.ms | achieved records/s | p50 ms | p99 ms (range over runs) | ack p99 ms (range) | p99.9 ms | max ms | broker CPU-s | client CPU-s | load |")
+    L.append("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for r in R["e2e"]:
         lo, hi = r.get("p99_range", [r["p99"], r["p99"]])
+        # Results from before session 20 have no ack latency.
+        ack = "–"
+        if "ack_p99" in r:
+            alo, ahi = r["ack_p99_range"]
+            ack = f"{r['ack_p99']:.2f} ({alo:.2f}–{ahi:.2f})"
         L.append(f"| {r['label']} | {r.get('linger_ms', 0)} | {r['achieved_rate']:,.0f} | "
-                 f"{r['p50']:.2f} | {r['p99']:.2f} ({lo:.2f}–{hi:.2f}) | {r['p99_9']:.2f} | "
-                 f"{r['max']:.2f} | {r['broker_cpu_s']:.2f} | {r['client_cpu_s']:.2f} | "
-                 f"{load_cell(r)} |")
+                 f"{r['p50']:.2f} | {r['p99']:.2f} ({lo:.2f}–{hi:.2f}) | {ack} | "
+                 f"{r['p99_9']:.2f} | {r['max']:.2f} | {r['broker_cpu_s']:.2f} | "
+                 f"{r['client_cpu_s']:.2f} | {load_cell(r)} |")
     L.append("")
     if R.get("reference"):
         L.append("**Produce with librdkafka's rdkafka_performance** (the reference tool; 1 partition, "

@@ -10,9 +10,14 @@
 //! read).
 //! Records scheduled during the warm-up (connections, first fetch) are received but not
 //! counted.
+//!
+//! The producer's delivery reports give a second figure from the same stamps: the *ack*
+//! latency (scheduled send -> the broker's acknowledgement reaches the producer). A stall
+//! shows in both when it is on the produce path (client queue, network, the broker's
+//! append), and only in the end-to-end figure when it is on the fetch path.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -20,6 +25,7 @@ use rdkafka::ClientContext;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
 use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -36,7 +42,8 @@ pub const EXAMPLES: &str = "Examples:
   fjord perf e2e --rate 1000 --duration 30
   fjord perf e2e --rate 102400 --record-size 1024 --duration 10 --topic e2e-fast --json
 
-Output: a progress line every 5 s, then
+Output: a progress line every 5 s, an ack line (scheduled send -> delivery report), then
+  Ack latency: 0.40 ms avg, 0.35 ms 50th, 0.60 ms 95th, 0.90 ms 99th, 1.80 ms 99.9th, 2.50 ms max.
   E2E latency at 1000 records/sec (0.98 MB/sec) for 30.0 s: 29000 records, 0.61 ms avg,
   0.55 ms 50th, 0.80 ms 95th, 1.10 ms 99th, 2.20 ms 99.9th, 3.10 ms max.
 The topic (default fjord-perf-e2e) is created with --partitions (default 1) if missing.
@@ -98,11 +105,47 @@ fn parse_positive(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Producer context: counts failed deliveries.
-#[derive(Default)]
+/// Producer context: counts failed deliveries and records the ack latency of the others.
 struct Deliveries {
     tool: ToolContext,
     failed: AtomicU64,
+    /// The schedule's origin, set when sending starts; reports before it are not measured.
+    origin: OnceLock<Instant>,
+    warmup_ns: u64,
+    acks: Mutex<Acks>,
+}
+
+/// Ack latencies: the whole run and the current progress window.
+struct Acks {
+    all: Histogram,
+    window: Histogram,
+}
+
+impl Deliveries {
+    fn new(warmup_ns: u64) -> Deliveries {
+        Deliveries {
+            tool: ToolContext::default(),
+            failed: AtomicU64::new(0),
+            origin: OnceLock::new(),
+            warmup_ns,
+            acks: Mutex::new(Acks {
+                all: Histogram::new(),
+                window: Histogram::new(),
+            }),
+        }
+    }
+
+    fn acks(&self) -> std::sync::MutexGuard<'_, Acks> {
+        self.acks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The current window's ack latency, which starts a new window.
+    fn take_window(&self) -> Latency {
+        let mut acks = self.acks();
+        let l = Latency::of(&acks.window);
+        acks.window.clear();
+        l
+    }
 }
 
 impl ClientContext for Deliveries {
@@ -115,10 +158,28 @@ impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, _)) = result
-            && self.failed.fetch_add(1, Ordering::Relaxed) == 0
-        {
-            eprintln!("ERROR delivery failed: {e}");
+        match result {
+            Err((e, _)) => {
+                if self.failed.fetch_add(1, Ordering::Relaxed) == 0 {
+                    eprintln!("ERROR delivery failed: {e}");
+                }
+            }
+            Ok(m) => {
+                let (Some(origin), Some(stamp)) = (
+                    self.origin.get(),
+                    m.payload().and_then(|v| v.first_chunk::<8>()),
+                ) else {
+                    return;
+                };
+                let scheduled = u64::from_le_bytes(*stamp);
+                if scheduled >= self.warmup_ns {
+                    let now = (Instant::now() - *origin).as_nanos() as u64;
+                    let latency = now.saturating_sub(scheduled);
+                    let mut acks = self.acks();
+                    acks.all.record(latency);
+                    acks.window.record(latency);
+                }
+            }
         }
     }
 }
@@ -156,8 +217,9 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
     let stop = signals::install()?;
     let partitions = super::prepare_topic(&psettings, &args.topic, Some(args.partitions), false)?;
 
+    let warmup_ns = (args.warmup.max(0.0) * 1e9) as u64;
     let producer =
-        ThreadedProducer::from_config_and_context(&psettings.config(), Deliveries::default())
+        ThreadedProducer::from_config_and_context(&psettings.config(), Deliveries::new(warmup_ns))
             .map_err(|e| {
                 anyhow!(
                     "invalid producer configuration: {}",
@@ -169,14 +231,25 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
 
     let total = (args.rate * args.duration).round() as u64;
     let origin = Instant::now();
-    let warmup_ns = (args.warmup.max(0.0) * 1e9) as u64;
+    let _ = producer.context().origin.set(origin);
     let sent = Arc::new(AtomicU64::new(u64::MAX));
     let reader = {
         let (sent, stop, out) = (Arc::clone(&sent), stop.clone(), Output { json: out.json });
+        let deliveries = Arc::clone(producer.context());
         let interval = args.common.interval();
         std::thread::Builder::new()
             .name("e2e-consumer".into())
-            .spawn(move || receive(&consumer, origin, warmup_ns, &sent, &stop, &out, interval))
+            .spawn(move || {
+                receive(
+                    &consumer,
+                    origin,
+                    warmup_ns,
+                    (&sent, &deliveries),
+                    &stop,
+                    &out,
+                    interval,
+                )
+            })
             .context("starting the consumer thread")?
     };
 
@@ -202,9 +275,17 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("the consumer thread panicked"))??;
     let failed = producer.context().failed.load(Ordering::Relaxed);
 
+    let (ack, acked) = {
+        let acks = producer.context().acks();
+        (Latency::of(&acks.all), acks.all.count())
+    };
     let l = Latency::of(&received.latency);
     let rate = per_sec(n as f64, send_elapsed);
     let mbps = rate * f64::from(args.record_size) / MB;
+    out.line(&format!(
+        "Ack latency: {:.2} ms avg, {:.2} ms 50th, {:.2} ms 95th, {:.2} ms 99th, {:.2} ms 99.9th, {:.2} ms max.",
+        ack.avg, ack.p50, ack.p95, ack.p99, ack.p999, ack.max
+    ))?;
     out.line(&format!(
         "E2E latency at {rate:.0} records/sec ({mbps:.2} MB/sec) for {:.1} s: {} records, {:.2} ms avg, {:.2} ms 50th, {:.2} ms 95th, {:.2} ms 99th, {:.2} ms 99.9th, {:.2} ms max.",
         send_elapsed.as_secs_f64(),
@@ -231,6 +312,8 @@ pub fn run(args: E2eArgs) -> anyhow::Result<()> {
         .with("measured", received.latency.count())
         .with("failed", failed)
         .with("latency_ms", l.json())
+        .with("acked_measured", acked)
+        .with("ack_latency_ms", ack.json())
         .with("producer_settings", &psettings.props)
         .with("consumer_settings", &csettings.props)
         .with("librdkafka", super::librdkafka_version());
@@ -273,7 +356,7 @@ fn receive(
     consumer: &BaseConsumer<ToolContext>,
     origin: Instant,
     warmup_ns: u64,
-    sent: &AtomicU64,
+    (sent, deliveries): (&AtomicU64, &Deliveries),
     stop: &StopFlag,
     out: &Output,
     interval: Duration,
@@ -317,9 +400,10 @@ fn receive(
         }
         if window_start.elapsed() >= interval {
             let l = Latency::of(&window);
+            let ack = deliveries.take_window();
             let _ = out.line(&format!(
-                "{records} records received, {:.2} ms avg, {:.2} ms 99th, {:.2} ms max latency.",
-                l.avg, l.p99, l.max
+                "{records} records received, {:.2} ms avg, {:.2} ms 99th, {:.2} ms max latency; acks {:.2} ms 99th, {:.2} ms max.",
+                l.avg, l.p99, l.max, ack.p99, ack.max
             ));
             window.clear();
             window_start = Instant::now();

@@ -171,6 +171,14 @@ fn perf_tools_run_and_report_parseable_results() {
         "{last}"
     );
     assert!(number_before(last, " records,") >= 1000.0, "{last}");
+    // The line before: the same records' ack latency, from the delivery reports.
+    let ack = out.lines().rev().nth(1).expect("an ack line");
+    assert!(ack.starts_with("Ack latency: "), "{ack}");
+    let ack_p99 = number_before(ack, " ms 99th");
+    assert!(
+        ack_p99 > 0.0 && ack_p99 <= number_before(ack, " ms max."),
+        "{ack}"
+    );
     broker.terminate();
 }
 
