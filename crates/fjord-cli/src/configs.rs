@@ -1,9 +1,12 @@
-//! `fjord configs` / `kafka-configs`: describe and change topic and broker configs.
+//! `fjord configs` / `kafka-configs`: describe and change topic and broker configs, and the
+//! quotas of clients and users.
 //!
 //! Uses DescribeConfigs (with synonyms, which the `rdkafka` crate drops) and
 //! IncrementalAlterConfigs through [`crate::wire`]; librdkafka only checks reachability and
 //! finds the brokers. Output follows Kafka's ConfigCommand:
 //! `Dynamic configs for topic T are:` then `  name=value sensitive=false synonyms={...}`.
+//! Quotas (`--entity-type clients|users`) go through DescribeClientQuotas and
+//! AlterClientQuotas: `Quota configs for client-id 'C' are producer_byte_rate=1024.0`.
 
 use std::path::PathBuf;
 
@@ -13,7 +16,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 
 use crate::client::{self, ClientSettings, ToolContext};
 use crate::props;
-use crate::wire::{self, ConfigEntry, ConfigOp, Conn};
+use crate::wire::{self, ConfigEntry, ConfigOp, Conn, QuotaEntity, QuotaMatch, QuotaOp};
 
 /// Examples shown by `--help`.
 pub const EXAMPLES: &str = "Examples:
@@ -22,6 +25,9 @@ pub const EXAMPLES: &str = "Examples:
   kafka-configs --bootstrap-server localhost:9092 --alter --entity-type topics --entity-name log_topic --add-config retention.ms=60000,cleanup.policy=[compact,delete]
   kafka-configs --bootstrap-server localhost:9092 --alter --entity-type topics --entity-name log_topic --delete-config retention.ms
   kafka-configs --bootstrap-server localhost:9092 --describe --entity-type brokers --entity-name 1 --all
+  kafka-configs --bootstrap-server localhost:9092 --alter --entity-type clients --entity-name reports --add-config producer_byte_rate=1048576,consumer_byte_rate=2097152
+  kafka-configs --bootstrap-server localhost:9092 --alter --entity-type users --entity-default --add-config request_percentage=50
+  kafka-configs --bootstrap-server localhost:9092 --describe --entity-type clients
   fjord configs --describe --topic log_topic
 
 Values containing commas are written in square brackets: key=[a,b].
@@ -47,12 +53,15 @@ pub struct ConfigsArgs {
     /// Alter the configuration of the entity
     #[arg(long)]
     alter: bool,
-    /// topics or brokers
+    /// topics, brokers, clients (quotas by client id) or users (quotas by user)
     #[arg(long, value_name = "TYPE")]
     entity_type: Option<String>,
-    /// Topic name or broker id (all topics / brokers when absent with --describe)
+    /// Topic name, broker id, client id or user (all of them when absent with --describe)
     #[arg(long, value_name = "NAME")]
     entity_name: Option<String>,
+    /// The default quota entity of the clients or users type
+    #[arg(long, conflicts_with = "entity_name")]
+    entity_default: bool,
     /// Shorthand for --entity-type topics --entity-name TOPIC
     #[arg(long, value_name = "TOPIC", conflicts_with_all = ["entity_type", "entity_name", "broker"])]
     topic: Option<String>,
@@ -162,13 +171,20 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     let (entity, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
         (Some(t), _, _) => (Entity::Topic, Some(t.clone())),
         (_, Some(b), _) => (Entity::Broker, Some(b.clone())),
+        (_, _, Some("clients")) => return run_quotas(&args, "client-id"),
+        (_, _, Some("users")) => return run_quotas(&args, "user"),
         (_, _, Some("topics")) => (Entity::Topic, args.entity_name.clone()),
         (_, _, Some("brokers")) => (Entity::Broker, args.entity_name.clone()),
         (_, _, Some(other)) => {
-            bail!("unsupported --entity-type '{other}': fjord configs handles topics and brokers")
+            bail!(
+                "unsupported --entity-type '{other}': fjord configs handles topics, brokers, clients and users"
+            )
         }
-        (_, _, None) => bail!("--entity-type (topics or brokers) is required"),
+        (_, _, None) => bail!("--entity-type (topics, brokers, clients or users) is required"),
     };
+    if args.entity_default {
+        bail!("--entity-default goes with --entity-type clients or users");
+    }
     let settings = ClientSettings::for_admin_tool(
         &args.bootstrap_server,
         args.command_config.as_deref(),
@@ -294,6 +310,101 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     conn.alter_configs(type_code(entity), &name, &ops)?;
     outln!("Completed updating config for {} {name}.", singular(entity))?;
     Ok(())
+}
+
+/// `--entity-type clients|users` (`wire_type` is `client-id` or `user`): describe or change
+/// quotas, as Kafka's ConfigCommand does. One entity type at a time; Kafka's combined
+/// user-and-client entities are not offered here.
+fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
+    if args.all {
+        bail!("--all goes with topics and brokers, not quotas");
+    }
+    let which = match (&args.entity_name, args.entity_default) {
+        (Some(n), _) => QuotaMatch::Name(n.clone()),
+        (None, true) => QuotaMatch::Default,
+        (None, false) => QuotaMatch::Any,
+    };
+    let settings = ClientSettings::for_admin_tool(
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )?;
+    if !settings.plaintext() {
+        bail!("fjord configs needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)");
+    }
+    if args.describe {
+        if args.add_config.is_some()
+            || args.add_config_file.is_some()
+            || args.delete_config.is_some()
+        {
+            bail!("--add-config and --delete-config go with --alter, not --describe");
+        }
+        let mut conn = Conn::open(&settings.bootstrap, settings.timeout)?;
+        let mut entries = conn.describe_client_quotas(wire_type, &which)?;
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (entity, mut values) in entries {
+            values.sort_by(|a, b| a.0.cmp(&b.0));
+            let values: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+            outln!(
+                "Quota configs for {} are {}",
+                entity_text(&entity),
+                values.join(", ")
+            )?;
+        }
+        return Ok(());
+    }
+    // --alter
+    let name = match which {
+        QuotaMatch::Name(n) => Some(n),
+        QuotaMatch::Default => None,
+        QuotaMatch::Any => bail!("--entity-name or --entity-default is required with --alter"),
+    };
+    let mut ops = Vec::new();
+    let mut set = |k: String, v: String| -> anyhow::Result<()> {
+        let value = v
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| anyhow!("invalid value '{v}' for quota {k}: a number is required"))?;
+        ops.push(QuotaOp::Set(k, value));
+        Ok(())
+    };
+    if let Some(file) = &args.add_config_file {
+        for (k, v) in props::read_properties_file(file)? {
+            set(k, v)?;
+        }
+    }
+    if let Some(add) = &args.add_config {
+        for (k, v) in parse_add_config(add)? {
+            set(k, v)?;
+        }
+    }
+    for d in args.delete_config.as_deref().unwrap_or_default().split(',') {
+        if !d.trim().is_empty() {
+            ops.push(QuotaOp::Remove(d.trim().to_string()));
+        }
+    }
+    if ops.is_empty() {
+        bail!("--alter needs --add-config, --add-config-file or --delete-config");
+    }
+    let entity: QuotaEntity = vec![(wire_type.to_string(), name)];
+    let mut conn = Conn::open(&settings.bootstrap, settings.timeout)?;
+    conn.alter_client_quotas(&entity, &ops)?;
+    outln!("Completed updating config for {}.", entity_text(&entity))?;
+    Ok(())
+}
+
+/// `client-id 'C'`, `the default user`; parts of a combined entity joined with commas.
+fn entity_text(entity: &QuotaEntity) -> String {
+    let parts: Vec<String> = entity
+        .iter()
+        .map(|(t, n)| match n {
+            Some(n) => format!("{t} '{n}'"),
+            None => format!("the default {t}"),
+        })
+        .collect();
+    parts.join(", ")
 }
 
 #[cfg(test)]

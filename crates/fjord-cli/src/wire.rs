@@ -31,7 +31,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 
 mod groups;
+mod quotas;
 pub use groups::{CommittedOffset, Coordinator, GroupDescription, GroupMember, ListedGroup};
+pub use quotas::{QuotaEntity, QuotaMatch, QuotaOp};
 
 /// Largest response frame accepted (a describe of thousands of topics fits easily).
 const MAX_FRAME: usize = 100 * 1024 * 1024;

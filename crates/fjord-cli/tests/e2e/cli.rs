@@ -1041,6 +1041,156 @@ fn configs_describe_alter_via_fjord_and_alias() {
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
 }
 
+/// `--entity-type clients|users`: quotas set, described and removed through the tool (the
+/// Python clients and librdkafka cannot set them; their throttling is tested in
+/// tests/python with real clients).
+#[test]
+fn configs_set_describe_and_remove_client_quotas() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let fj = Tools::new(Via::Fjord, &broker.addr);
+    let configs = |args: &[&str]| fj.at("configs", args);
+    let out = configs(&[
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "reports",
+        "--add-config",
+        "producer_byte_rate=1048576,consumer_byte_rate=2097152",
+    ])
+    .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["Completed updating config for client-id 'reports'."]
+    );
+    configs(&[
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-default",
+        "--add-config",
+        "request_percentage=50",
+    ])
+    .ok();
+    configs(&[
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "alice",
+        "--add-config",
+        "consumer_byte_rate=1000",
+    ])
+    .ok();
+    let describe = |args: &[&str]| {
+        let mut a = vec!["--describe"];
+        a.extend_from_slice(args);
+        configs(&a)
+            .ok()
+            .lines()
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        describe(&["--entity-type", "clients", "--entity-name", "reports"]),
+        vec![
+            "Quota configs for client-id 'reports' are consumer_byte_rate=2097152.0, producer_byte_rate=1048576.0"
+        ]
+    );
+    assert_eq!(
+        describe(&["--entity-type", "clients", "--entity-default"]),
+        vec!["Quota configs for the default client-id are request_percentage=50.0"]
+    );
+    // Without a name: every entity of the type, the default included (as Kafka's KRaft
+    // brokers answer MATCH_TYPE_SPECIFIED), and none of another type.
+    assert_eq!(
+        describe(&["--entity-type", "clients"]),
+        vec![
+            "Quota configs for the default client-id are request_percentage=50.0",
+            "Quota configs for client-id 'reports' are consumer_byte_rate=2097152.0, producer_byte_rate=1048576.0"
+        ]
+    );
+    assert_eq!(
+        describe(&["--entity-type", "users"]),
+        vec!["Quota configs for user 'alice' are consumer_byte_rate=1000.0"]
+    );
+    let out = configs(&[
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "reports",
+        "--delete-config",
+        "producer_byte_rate",
+    ])
+    .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["Completed updating config for client-id 'reports'."]
+    );
+    assert_eq!(
+        describe(&["--entity-type", "clients", "--entity-name", "reports"]),
+        vec!["Quota configs for client-id 'reports' are consumer_byte_rate=2097152.0"]
+    );
+    // Bad input: the tool's own check, then the broker's.
+    let bad = configs(&[
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "reports",
+        "--add-config",
+        "producer_byte_rate=fast",
+    ]);
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr
+            .contains("invalid value 'fast' for quota producer_byte_rate: a number is required"),
+        "{}",
+        bad.stderr
+    );
+    for (config, message) in [
+        ("fetch_rate=5", "unsupported quota key fetch_rate"),
+        (
+            "producer_byte_rate=0",
+            "quota producer_byte_rate must be a positive number",
+        ),
+    ] {
+        let bad = configs(&[
+            "--alter",
+            "--entity-type",
+            "clients",
+            "--entity-name",
+            "reports",
+            "--add-config",
+            config,
+        ]);
+        assert_eq!(bad.code, Some(1));
+        assert!(bad.stderr.contains(message), "{config}: {}", bad.stderr);
+    }
+    let bad = configs(&[
+        "--alter",
+        "--entity-type",
+        "clients",
+        "--add-config",
+        "producer_byte_rate=5",
+    ]);
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr
+            .contains("--entity-name or --entity-default is required with --alter"),
+        "{}",
+        bad.stderr
+    );
+    // Nothing of the refused changes was applied.
+    assert_eq!(
+        describe(&["--entity-type", "clients", "--entity-name", "reports"]),
+        vec!["Quota configs for client-id 'reports' are consumer_byte_rate=2097152.0"]
+    );
+}
+
 #[test]
 fn get_offsets_latest_earliest_and_by_time() {
     let dir = tempfile::tempdir().unwrap();
