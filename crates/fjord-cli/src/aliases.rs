@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 
-/// Kafka tool name -> fjord subcommand.
+/// Kafka tool name -> fjord subcommand (`perf produce`: a subcommand of `perf`).
 pub const TOOLS: &[(&str, &str)] = &[
     ("kafka-topics", "topics"),
     ("kafka-console-producer", "console-producer"),
@@ -14,6 +14,8 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kafka-consumer-groups", "consumer-groups"),
     ("kafka-configs", "configs"),
     ("kafka-get-offsets", "get-offsets"),
+    ("kafka-producer-perf-test", "perf produce"),
+    ("kafka-consumer-perf-test", "perf consume"),
 ];
 
 /// The subcommand a program name stands for (`/usr/bin/kafka-topics.sh` -> `topics`), and
@@ -83,6 +85,14 @@ mod tests {
         assert_eq!(
             tool_for("kafka-console-producer").unwrap().0,
             "console-producer"
+        );
+        assert_eq!(
+            tool_for("/opt/kafka/bin/kafka-producer-perf-test.sh").unwrap(),
+            ("perf produce", "kafka-producer-perf-test.sh".to_string())
+        );
+        assert_eq!(
+            tool_for("kafka-consumer-perf-test").unwrap().0,
+            "perf consume"
         );
         assert!(tool_for("fjord").is_none());
         assert!(tool_for("kafka-topics.bat").is_none());

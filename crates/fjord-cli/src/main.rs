@@ -92,7 +92,7 @@ enum Command {
     /// Producer, consumer and end-to-end load tests (kafka-producer-perf-test, kafka-consumer-perf-test)
     #[command(after_help = perf::EXAMPLES)]
     Perf(perf::PerfArgs),
-    /// Write kafka-topics, kafka-console-producer, ... links (with and without .sh) into DIR
+    /// Write kafka-topics, kafka-console-producer, kafka-producer-perf-test, ... links (with and without .sh) into DIR
     #[command(
         after_help = "Examples:\n  fjord aliases ~/bin\n  ~/bin/kafka-topics.sh --bootstrap-server localhost:9092 --list"
     )]
@@ -152,7 +152,15 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
 /// Parses `argv` as the arguments of subcommand `sub`, showing `shown` as the program name.
 fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
     let mut root = Cli::command();
-    let Some(cmd) = root.find_subcommand_mut(sub) else {
+    // `perf produce`: a subcommand of a subcommand.
+    let (outer, inner) = match sub.split_once(' ') {
+        Some((outer, inner)) => (outer, Some(inner)),
+        None => (sub, None),
+    };
+    let Some(cmd) = root.find_subcommand_mut(outer).and_then(|c| match inner {
+        Some(inner) => c.find_subcommand_mut(inner),
+        None => Some(c),
+    }) else {
         // Every tool name maps to a subcommand; fall back to normal parsing otherwise.
         return Cli::parse_from(argv).command;
     };
@@ -173,6 +181,10 @@ fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
         "consumer-groups" => consumer_groups::ConsumerGroupsArgs::from_arg_matches(&matches)
             .map(Command::ConsumerGroups),
         "configs" => configs::ConfigsArgs::from_arg_matches(&matches).map(Command::Configs),
+        "perf produce" | "perf consume" => {
+            perf::PerfArgs::from_tool_matches(inner.unwrap_or_default(), &matches)
+                .map(Command::Perf)
+        }
         _ => get_offsets::GetOffsetsArgs::from_arg_matches(&matches).map(Command::GetOffsets),
     };
     parsed.unwrap_or_else(|e| e.format(&mut cmd).exit())

@@ -80,6 +80,28 @@ impl CommonArgs {
     }
 }
 
+impl PerfArgs {
+    /// The arguments of perf subcommand `sub` (`produce` or `consume`) parsed on their own,
+    /// for a binary invoked as `kafka-producer-perf-test` or `kafka-consumer-perf-test`.
+    pub fn from_tool_matches(
+        sub: &str,
+        matches: &clap::ArgMatches,
+    ) -> Result<PerfArgs, clap::Error> {
+        use clap::FromArgMatches as _;
+        let command = match sub {
+            "produce" => PerfCommand::Produce(produce::ProduceArgs::from_arg_matches(matches)?),
+            "consume" => PerfCommand::Consume(consume::ConsumeArgs::from_arg_matches(matches)?),
+            other => {
+                return Err(clap::Error::raw(
+                    clap::error::ErrorKind::InvalidSubcommand,
+                    format!("no perf tool named {other}"),
+                ));
+            }
+        };
+        Ok(PerfArgs { command })
+    }
+}
+
 /// Runs a perf subcommand.
 pub fn run(args: PerfArgs) -> anyhow::Result<()> {
     match args.command {

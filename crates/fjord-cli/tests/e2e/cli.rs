@@ -172,7 +172,7 @@ fn aliases() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let links = dir.path().join("bin");
     let out = fjord(&["aliases", links.to_str().unwrap()]).ok();
-    assert_eq!(out.lines().len(), 12, "{}", out.stdout);
+    assert_eq!(out.lines().len(), 16, "{}", out.stdout);
     for tool in [
         "topics",
         "console-producer",
@@ -180,6 +180,8 @@ fn aliases() -> tempfile::TempDir {
         "consumer-groups",
         "configs",
         "get-offsets",
+        "producer-perf-test",
+        "consumer-perf-test",
     ] {
         for name in [format!("kafka-{tool}"), format!("kafka-{tool}.sh")] {
             let link = links.join(&name);
@@ -1039,6 +1041,67 @@ fn configs_describe_alter_via_fjord_and_alias() {
     );
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
+}
+
+/// The perf tools answer to Kafka's names with Kafka's arguments: the broker given as
+/// `bootstrap.servers` in `--producer-props`, as older Kafka scripts pass it.
+#[test]
+fn perf_tools_run_under_kafkas_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let links = aliases();
+    let bootstrap = format!("bootstrap.servers={}", broker.addr);
+    let produced = Tools::new(
+        Via::Alias {
+            dir: links.path().join("bin"),
+            sh: true,
+        },
+        &broker.addr,
+    )
+    .run(
+        "producer-perf-test",
+        &[
+            "--topic",
+            "perf-alias",
+            "--num-records",
+            "2000",
+            "--record-size",
+            "100",
+            "--throughput",
+            "-1",
+            "--producer-props",
+            &bootstrap,
+            "acks=1",
+        ],
+        "",
+    )
+    .ok();
+    let last = produced.lines().last().copied().unwrap_or_default();
+    assert!(
+        last.starts_with("2000 records sent, "),
+        "{}",
+        produced.stdout
+    );
+    let consumed = Tools::new(
+        Via::Alias {
+            dir: links.path().join("bin"),
+            sh: false,
+        },
+        &broker.addr,
+    )
+    .at(
+        "consumer-perf-test",
+        &["--topic", "perf-alias", "--messages", "2000"],
+    )
+    .ok();
+    // Kafka's header line, then one line of figures with the records read.
+    let lines = consumed.lines();
+    assert!(
+        lines[0].starts_with("start.time, end.time, "),
+        "{}",
+        consumed.stdout
+    );
+    assert!(lines[1].contains(", 2000, "), "{}", consumed.stdout);
 }
 
 /// `--entity-type clients|users`: quotas set, described and removed through the tool (the
