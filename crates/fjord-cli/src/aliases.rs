@@ -14,6 +14,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kafka-consumer-groups", "consumer-groups"),
     ("kafka-configs", "configs"),
     ("kafka-get-offsets", "get-offsets"),
+    ("kafka-delete-records", "delete-records"),
     ("kafka-producer-perf-test", "perf produce"),
     ("kafka-consumer-perf-test", "perf consume"),
 ];

@@ -24,6 +24,7 @@ mod client;
 mod configs;
 mod consumer;
 mod consumer_groups;
+mod delete_records;
 mod formatter;
 mod get_offsets;
 mod line_reader;
@@ -86,13 +87,16 @@ enum Command {
     /// Describe and alter topic and broker configs (kafka-configs)
     #[command(after_help = configs::EXAMPLES, infer_long_args = true)]
     Configs(configs::ConfigsArgs),
+    /// Delete the records before given offsets (kafka-delete-records)
+    #[command(after_help = delete_records::EXAMPLES, infer_long_args = true)]
+    DeleteRecords(delete_records::DeleteRecordsArgs),
     /// Print partition offsets: latest, earliest or by timestamp (kafka-get-offsets)
     #[command(after_help = get_offsets::EXAMPLES, infer_long_args = true)]
     GetOffsets(get_offsets::GetOffsetsArgs),
     /// Producer, consumer and end-to-end load tests (kafka-producer-perf-test, kafka-consumer-perf-test)
     #[command(after_help = perf::EXAMPLES)]
     Perf(perf::PerfArgs),
-    /// Write kafka-topics, kafka-console-producer, kafka-producer-perf-test, ... links (with and without .sh) into DIR
+    /// Write kafka-topics, kafka-console-producer, kafka-delete-records, kafka-producer-perf-test, ... links (with and without .sh) into DIR
     #[command(
         after_help = "Examples:\n  fjord aliases ~/bin\n  ~/bin/kafka-topics.sh --bootstrap-server localhost:9092 --list"
     )]
@@ -181,6 +185,8 @@ fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
         "consumer-groups" => consumer_groups::ConsumerGroupsArgs::from_arg_matches(&matches)
             .map(Command::ConsumerGroups),
         "configs" => configs::ConfigsArgs::from_arg_matches(&matches).map(Command::Configs),
+        "delete-records" => delete_records::DeleteRecordsArgs::from_arg_matches(&matches)
+            .map(Command::DeleteRecords),
         "perf produce" | "perf consume" => {
             perf::PerfArgs::from_tool_matches(inner.unwrap_or_default(), &matches)
                 .map(Command::Perf)
@@ -198,6 +204,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::ConsoleConsumer(args) => consumer::run(args),
         Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::Configs(args) => configs::run(args),
+        Command::DeleteRecords(args) => delete_records::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::Perf(args) => perf::run(args),
         Command::Aliases { dir } => aliases::write(&dir),

@@ -172,7 +172,7 @@ fn aliases() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let links = dir.path().join("bin");
     let out = fjord(&["aliases", links.to_str().unwrap()]).ok();
-    assert_eq!(out.lines().len(), 16, "{}", out.stdout);
+    assert_eq!(out.lines().len(), 18, "{}", out.stdout);
     for tool in [
         "topics",
         "console-producer",
@@ -180,6 +180,7 @@ fn aliases() -> tempfile::TempDir {
         "consumer-groups",
         "configs",
         "get-offsets",
+        "delete-records",
         "producer-perf-test",
         "consumer-perf-test",
     ] {
@@ -1041,6 +1042,90 @@ fn configs_describe_alter_via_fjord_and_alias() {
     );
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
+}
+
+/// `kafka-delete-records` with Kafka's offset JSON file: the low watermarks move, -1 means
+/// the high watermark, and an offset past it fails that partition with exit status 1.
+#[test]
+fn delete_records_moves_the_low_watermark() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let links = aliases();
+    let fj = Tools::new(Via::Fjord, &broker.addr);
+    let lines: String = (0..10).map(|i| format!("{i}\n")).collect();
+    for topic in ["dr", "dr2"] {
+        fj.at(
+            "topics",
+            &["--create", "--topic", topic, "--partitions", "1"],
+        )
+        .ok();
+        fj.at_in("console-producer", &["--topic", topic], &lines)
+            .ok();
+    }
+    let file = dir.path().join("delete.json");
+    std::fs::write(
+        &file,
+        r#"{"partitions": [{"topic": "dr", "partition": 0, "offset": 4},
+                           {"topic": "dr2", "partition": 0, "offset": -1}], "version": 1}"#,
+    )
+    .unwrap();
+    let alias = Tools::new(
+        Via::Alias {
+            dir: links.path().join("bin"),
+            sh: true,
+        },
+        &broker.addr,
+    );
+    let out = alias
+        .at(
+            "delete-records",
+            &["--offset-json-file", file.to_str().unwrap()],
+        )
+        .ok();
+    let mut got = out.lines();
+    assert_eq!(
+        got[..2],
+        [
+            "Executing records delete operation",
+            "Records delete operation completed:"
+        ],
+        "{}",
+        out.stdout
+    );
+    got[2..].sort();
+    assert_eq!(
+        got[2..],
+        [
+            "partition: dr-0\tlow_watermark: 4",
+            "partition: dr2-0\tlow_watermark: 10"
+        ]
+    );
+    let earliest = fj
+        .at("get-offsets", &["--topic", "dr.*", "--time", "-2"])
+        .ok();
+    let mut earliest = earliest.lines();
+    earliest.sort();
+    assert_eq!(earliest, vec!["dr2:0:10", "dr:0:4"]);
+    // Past the high watermark: that partition's error, exit status 1.
+    std::fs::write(
+        &file,
+        r#"{"partitions": [{"topic": "dr", "partition": 0, "offset": 99}]}"#,
+    )
+    .unwrap();
+    let out = fj.at(
+        "delete-records",
+        &["--offset-json-file", file.to_str().unwrap()],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("partition: dr-0\terror: "),
+        "{}",
+        out.stdout
+    );
+    let earliest = fj
+        .at("get-offsets", &["--topic", "dr", "--time", "-2"])
+        .ok();
+    assert_eq!(earliest.lines(), vec!["dr:0:4"]);
 }
 
 /// The perf tools answer to Kafka's names with Kafka's arguments: the broker given as
