@@ -15,6 +15,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kafka-configs", "configs"),
     ("kafka-get-offsets", "get-offsets"),
     ("kafka-delete-records", "delete-records"),
+    ("kafka-log-dirs", "log-dirs"),
     ("kafka-producer-perf-test", "perf produce"),
     ("kafka-consumer-perf-test", "perf consume"),
 ];

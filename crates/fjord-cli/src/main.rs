@@ -28,6 +28,7 @@ mod delete_records;
 mod formatter;
 mod get_offsets;
 mod line_reader;
+mod log_dirs;
 mod malloc;
 mod perf;
 mod producer;
@@ -90,6 +91,9 @@ enum Command {
     /// Delete the records before given offsets (kafka-delete-records)
     #[command(after_help = delete_records::EXAMPLES, infer_long_args = true)]
     DeleteRecords(delete_records::DeleteRecordsArgs),
+    /// Log directories and partition sizes of each broker (kafka-log-dirs)
+    #[command(after_help = log_dirs::EXAMPLES, infer_long_args = true)]
+    LogDirs(log_dirs::LogDirsArgs),
     /// Print partition offsets: latest, earliest or by timestamp (kafka-get-offsets)
     #[command(after_help = get_offsets::EXAMPLES, infer_long_args = true)]
     GetOffsets(get_offsets::GetOffsetsArgs),
@@ -187,6 +191,7 @@ fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
         "configs" => configs::ConfigsArgs::from_arg_matches(&matches).map(Command::Configs),
         "delete-records" => delete_records::DeleteRecordsArgs::from_arg_matches(&matches)
             .map(Command::DeleteRecords),
+        "log-dirs" => log_dirs::LogDirsArgs::from_arg_matches(&matches).map(Command::LogDirs),
         "perf produce" | "perf consume" => {
             perf::PerfArgs::from_tool_matches(inner.unwrap_or_default(), &matches)
                 .map(Command::Perf)
@@ -205,6 +210,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::ConsumerGroups(args) => consumer_groups::run(args),
         Command::Configs(args) => configs::run(args),
         Command::DeleteRecords(args) => delete_records::run(args),
+        Command::LogDirs(args) => log_dirs::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::Perf(args) => perf::run(args),
         Command::Aliases { dir } => aliases::write(&dir),

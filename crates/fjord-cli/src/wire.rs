@@ -31,8 +31,12 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, Message, StrBytes};
 
 mod groups;
+mod log_dirs;
 mod quotas;
 pub use groups::{CommittedOffset, Coordinator, GroupDescription, GroupMember, ListedGroup};
+pub use log_dirs::LogDir;
+#[cfg(test)]
+pub use log_dirs::LogDirPartition;
 pub use quotas::{QuotaEntity, QuotaMatch, QuotaOp};
 
 /// Largest response frame accepted (a describe of thousands of topics fits easily).

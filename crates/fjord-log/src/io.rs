@@ -169,6 +169,21 @@ pub(crate) fn free_past_end(file: &File, size: u64, end: u64) -> io::Result<()> 
 /// Bytes an unprivileged writer can still allocate on the file system holding `path`
 /// (`statvfs`: available blocks times the fragment size).
 pub(crate) fn available_bytes(path: &std::path::Path) -> io::Result<u64> {
+    Ok(disk_space(path)?.available)
+}
+
+/// The size of the file system holding a path, and what is left of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskSpace {
+    /// Its size in bytes.
+    pub total: u64,
+    /// Bytes an unprivileged writer can still allocate (blocks reserved for root excluded).
+    pub available: u64,
+}
+
+/// [`DiskSpace`] of the file system holding `path` (`statvfs`: block counts times the
+/// fragment size).
+pub fn disk_space(path: &std::path::Path) -> io::Result<DiskSpace> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -181,7 +196,10 @@ pub(crate) fn available_bytes(path: &std::path::Path) -> io::Result<u64> {
         }
         stat.assume_init()
     };
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
+    Ok(DiskSpace {
+        total: stat.f_blocks.saturating_mul(stat.f_frsize),
+        available: stat.f_bavail.saturating_mul(stat.f_frsize),
+    })
 }
 
 #[cfg(target_os = "linux")]

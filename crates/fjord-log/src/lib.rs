@@ -80,7 +80,7 @@ pub use batch::{
 pub use checkpoint::{MAX_OFFSET, StartCheckpoint};
 pub use error::{BatchError, LogError};
 pub use flush::FlushJob;
-pub use io::{FileSlice, remove_if_deleted};
+pub use io::{DiskSpace, FileSlice, disk_space, remove_if_deleted};
 pub use log::{AppendInfo, Log, LogConfig, ReadResult, delete_dir};
 pub use record::{BatchRecords, Record, RecordIter, batch_records, iter_records, put_unsigned};
 /// Builds an uncompressed magic-v2 batch; the broker uses it for its internal topics.

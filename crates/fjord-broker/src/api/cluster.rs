@@ -76,10 +76,21 @@ pub(crate) fn describe_log_dirs(
         .collect();
     let dir = std::fs::canonicalize(&broker.config.data_dir)
         .unwrap_or_else(|_| broker.config.data_dir.clone());
+    // KIP-827: the volume's size and what is left of it; -1 (unknown) if statvfs fails.
+    let (total, usable) = match fjord_log::disk_space(&dir) {
+        Ok(space) => (
+            i64::try_from(space.total).unwrap_or(i64::MAX),
+            i64::try_from(space.available).unwrap_or(i64::MAX),
+        ),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "statvfs of the log dir failed");
+            (-1, -1)
+        }
+    };
     let result = DescribeLogDirsResult::default()
         .with_log_dir(sb(dir.display().to_string()))
         .with_topics(topics)
-        .with_total_bytes(-1)
-        .with_usable_bytes(-1);
+        .with_total_bytes(total)
+        .with_usable_bytes(usable);
     DescribeLogDirsResponse::default().with_results(vec![result])
 }

@@ -172,7 +172,7 @@ fn aliases() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let links = dir.path().join("bin");
     let out = fjord(&["aliases", links.to_str().unwrap()]).ok();
-    assert_eq!(out.lines().len(), 18, "{}", out.stdout);
+    assert_eq!(out.lines().len(), 20, "{}", out.stdout);
     for tool in [
         "topics",
         "console-producer",
@@ -181,6 +181,7 @@ fn aliases() -> tempfile::TempDir {
         "configs",
         "get-offsets",
         "delete-records",
+        "log-dirs",
         "producer-perf-test",
         "consumer-perf-test",
     ] {
@@ -1042,6 +1043,91 @@ fn configs_describe_alter_via_fjord_and_alias() {
     );
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
+}
+
+/// `kafka-log-dirs --describe`: Kafka's two lines and JSON document, each partition's size
+/// equal to its segment files on disk, the volume's size and free space (KIP-827), and
+/// `--topic-list` keeping only the topics named.
+#[test]
+fn log_dirs_report_partition_sizes_and_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let links = aliases();
+    let fj = Tools::new(Via::Fjord, &broker.addr);
+    let lines: String = (0..50).map(|i| format!("record {i}\n")).collect();
+    for topic in ["ld", "other"] {
+        fj.at(
+            "topics",
+            &["--create", "--topic", topic, "--partitions", "2"],
+        )
+        .ok();
+        fj.at_in("console-producer", &["--topic", topic], &lines)
+            .ok();
+    }
+    let out = Tools::new(
+        Via::Alias {
+            dir: links.path().join("bin"),
+            sh: false,
+        },
+        &broker.addr,
+    )
+    .at("log-dirs", &["--describe", "--topic-list", "ld"])
+    .ok();
+    let got = out.lines();
+    assert_eq!(
+        got[..2],
+        [
+            "Querying brokers for log directories information",
+            "Received log directory information from brokers 1"
+        ],
+        "{}",
+        out.stdout
+    );
+    let doc: serde_json::Value = serde_json::from_str(got[2]).unwrap();
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["brokers"][0]["broker"], 1);
+    let log_dir = &doc["brokers"][0]["logDirs"][0];
+    assert_eq!(log_dir["error"], serde_json::Value::Null);
+    let path = std::path::PathBuf::from(log_dir["logDir"].as_str().unwrap());
+    assert_eq!(path, std::fs::canonicalize(dir.path()).unwrap());
+    let (total, usable) = (
+        log_dir["totalBytes"].as_i64().unwrap(),
+        log_dir["usableBytes"].as_i64().unwrap(),
+    );
+    assert!(0 < usable && usable <= total, "{log_dir}");
+    let parts = log_dir["partitions"].as_array().unwrap();
+    let names: Vec<&str> = parts
+        .iter()
+        .map(|p| p["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["ld-0", "ld-1"]);
+    let mut written = 0;
+    for p in parts {
+        let name = p["partition"].as_str().unwrap();
+        let on_disk: u64 = std::fs::read_dir(path.join(name))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|f| f.extension().is_some_and(|x| x == "log"))
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum();
+        assert_eq!(p["size"].as_u64().unwrap(), on_disk, "{name}");
+        assert_eq!(
+            (p["offsetLag"].as_i64(), p["isFuture"].as_bool()),
+            (Some(0), Some(false))
+        );
+        written += on_disk;
+    }
+    assert!(written > 50 * 8, "{written} bytes for 50 records");
+    // An unknown broker id is refused with the ids there are.
+    let bad = fj.at("log-dirs", &["--describe", "--broker-list", "7"]);
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr.contains(
+            "The given brokers do not exist from --broker-list: 7. Current existent brokers: 1"
+        ),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// `kafka-delete-records` with Kafka's offset JSON file: the low watermarks move, -1 means
