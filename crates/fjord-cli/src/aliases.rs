@@ -16,6 +16,7 @@ pub const TOOLS: &[(&str, &str)] = &[
     ("kafka-get-offsets", "get-offsets"),
     ("kafka-delete-records", "delete-records"),
     ("kafka-log-dirs", "log-dirs"),
+    ("kafka-broker-api-versions", "broker-api-versions"),
     ("kafka-producer-perf-test", "perf produce"),
     ("kafka-consumer-perf-test", "perf consume"),
 ];

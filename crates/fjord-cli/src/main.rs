@@ -20,6 +20,7 @@ macro_rules! outln {
 }
 
 mod aliases;
+mod api_versions;
 mod client;
 mod configs;
 mod consumer;
@@ -91,6 +92,9 @@ enum Command {
     /// Delete the records before given offsets (kafka-delete-records)
     #[command(after_help = delete_records::EXAMPLES, infer_long_args = true)]
     DeleteRecords(delete_records::DeleteRecordsArgs),
+    /// The API versions each broker advertises (kafka-broker-api-versions)
+    #[command(after_help = api_versions::EXAMPLES, infer_long_args = true)]
+    BrokerApiVersions(api_versions::ApiVersionsArgs),
     /// Log directories and partition sizes of each broker (kafka-log-dirs)
     #[command(after_help = log_dirs::EXAMPLES, infer_long_args = true)]
     LogDirs(log_dirs::LogDirsArgs),
@@ -192,6 +196,8 @@ fn parse_as_tool(sub: &str, shown: &str, argv: Vec<OsString>) -> Command {
         "delete-records" => delete_records::DeleteRecordsArgs::from_arg_matches(&matches)
             .map(Command::DeleteRecords),
         "log-dirs" => log_dirs::LogDirsArgs::from_arg_matches(&matches).map(Command::LogDirs),
+        "broker-api-versions" => api_versions::ApiVersionsArgs::from_arg_matches(&matches)
+            .map(Command::BrokerApiVersions),
         "perf produce" | "perf consume" => {
             perf::PerfArgs::from_tool_matches(inner.unwrap_or_default(), &matches)
                 .map(Command::Perf)
@@ -211,6 +217,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Configs(args) => configs::run(args),
         Command::DeleteRecords(args) => delete_records::run(args),
         Command::LogDirs(args) => log_dirs::run(args),
+        Command::BrokerApiVersions(args) => api_versions::run(args),
         Command::GetOffsets(args) => get_offsets::run(args),
         Command::Perf(args) => perf::run(args),
         Command::Aliases { dir } => aliases::write(&dir),

@@ -180,6 +180,11 @@ impl Conn {
         Ok(())
     }
 
+    /// The API versions the broker advertised: (key, min, max).
+    pub fn advertised(&self) -> &[(i16, i16, i16)] {
+        &self.versions
+    }
+
     /// The highest version of `key` both sides support, if any.
     fn version_for<M: Message>(&self, key: ApiKey) -> Option<i16> {
         let (_, min, max) = self.versions.iter().find(|(k, _, _)| *k == key as i16)?;

@@ -172,7 +172,7 @@ fn aliases() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let links = dir.path().join("bin");
     let out = fjord(&["aliases", links.to_str().unwrap()]).ok();
-    assert_eq!(out.lines().len(), 20, "{}", out.stdout);
+    assert_eq!(out.lines().len(), 22, "{}", out.stdout);
     for tool in [
         "topics",
         "console-producer",
@@ -182,6 +182,7 @@ fn aliases() -> tempfile::TempDir {
         "get-offsets",
         "delete-records",
         "log-dirs",
+        "broker-api-versions",
         "producer-perf-test",
         "consumer-perf-test",
     ] {
@@ -1043,6 +1044,63 @@ fn configs_describe_alter_via_fjord_and_alias() {
     );
     assert_eq!(out.code, Some(1));
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
+}
+
+/// `kafka-broker-api-versions`: Kafka's layout, and the ranges are the broker's own
+/// ApiVersions answer (read here with a raw request, not through the tool).
+#[test]
+fn broker_api_versions_lists_what_the_broker_advertises() {
+    use kafka_protocol::messages::{ApiKey, ApiVersionsRequest, ApiVersionsResponse};
+    let dir = tempfile::tempdir().unwrap();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let links = aliases();
+    let out = Tools::new(
+        Via::Alias {
+            dir: links.path().join("bin"),
+            sh: true,
+        },
+        &broker.addr,
+    )
+    .at("broker-api-versions", &[])
+    .ok();
+    let lines = out.lines();
+    assert_eq!(
+        lines[0],
+        format!("{} (id: 1 rack: null) -> (", broker.addr),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(*lines.last().unwrap(), ")");
+    let body = &lines[1..lines.len() - 1];
+    assert!(body.iter().all(|l| l.starts_with('\t')), "{}", out.stdout);
+    assert!(body[..body.len() - 1].iter().all(|l| l.ends_with(',')));
+    let mut conn = crate::protocol::Conn::open(&broker.addr);
+    let resp: ApiVersionsResponse = crate::protocol::decode(
+        conn.call(ApiKey::ApiVersions, 3, &ApiVersionsRequest::default()),
+        3,
+    );
+    assert!(resp.api_keys.len() > 30);
+    for k in &resp.api_keys {
+        let key = ApiKey::try_from(k.api_key).unwrap();
+        let range = if k.min_version == k.max_version {
+            k.min_version.to_string()
+        } else {
+            format!("{} to {}", k.min_version, k.max_version)
+        };
+        let prefix = format!("\t{key:?}({}): {range} [", k.api_key);
+        assert!(
+            body.iter().any(|l| l.starts_with(&prefix)),
+            "no line {prefix:?} in\n{}",
+            out.stdout
+        );
+    }
+    // An API Fjord does not serve: known to the tool, listed as unsupported.
+    assert!(
+        body.iter()
+            .any(|l| l.starts_with("\tEndTxn(26): UNSUPPORTED")),
+        "{}",
+        out.stdout
+    );
 }
 
 /// `kafka-log-dirs --describe`: Kafka's two lines and JSON document, each partition's size
