@@ -40,16 +40,21 @@ def bootstrap(broker) -> str:
 
 @pytest.fixture
 def broker_factory(tmp_path):
-    """Start extra brokers: factory(overrides=None, data_dir=None, name=None, file_limit=None)."""
+    """Start extra brokers: factory(overrides=None, data_dir=None, name=None, file_limit=None,
+    soft_file_limit=None)."""
     started: list[BrokerProcess] = []
 
     def start(
-        overrides: dict | None = None, data_dir=None, name: str | None = None, file_limit: int | None = None
+        overrides: dict | None = None,
+        data_dir=None,
+        name: str | None = None,
+        file_limit: int | None = None,
+        soft_file_limit: int | None = None,
     ) -> BrokerProcess:
         n = len(started)
         name = name or f"b{n}"
         data = data_dir or (tmp_path / f"{name}-data")
-        proc = BrokerProcess(data, tmp_path / f"{name}-{n}.log", overrides, file_limit)
+        proc = BrokerProcess(data, tmp_path / f"{name}-{n}.log", overrides, file_limit, soft_file_limit)
         started.append(proc)
         _running.append(proc)
         proc.start()

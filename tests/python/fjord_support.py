@@ -73,13 +73,20 @@ class BrokerProcess:
     """One `fjord start` process on a data dir, listening on an ephemeral port."""
 
     def __init__(
-        self, data_dir: Path, log_path: Path, overrides: dict | None = None, file_limit: int | None = None
+        self,
+        data_dir: Path,
+        log_path: Path,
+        overrides: dict | None = None,
+        file_limit: int | None = None,
+        soft_file_limit: int | None = None,
     ):
         self.data_dir = Path(data_dir)
         self.log_path = Path(log_path)
         self.overrides = dict(overrides or {})
         # RLIMIT_NOFILE (soft and hard) for the broker process, when set.
         self.file_limit = file_limit
+        # Only the soft RLIMIT_NOFILE, the hard one left as inherited.
+        self.soft_file_limit = soft_file_limit
         self.proc: subprocess.Popen | None = None
         self.host: str | None = None
         self.port: int | None = None
@@ -114,6 +121,8 @@ class BrokerProcess:
             # Through the shell's ulimit, then exec (same pid): a preexec_fn is not safe in a
             # process with threads, and the client libraries run their own.
             cmd = ["bash", "-c", f'ulimit -n {int(self.file_limit)} && exec "$0" "$@"', *cmd]
+        elif self.soft_file_limit:
+            cmd = ["bash", "-c", f'ulimit -Sn {int(self.soft_file_limit)} && exec "$0" "$@"', *cmd]
         self.proc = subprocess.Popen(
             cmd,
             env=env,

@@ -3,6 +3,7 @@ and data surviving a restart."""
 
 from __future__ import annotations
 
+import resource
 import signal
 
 import pytest
@@ -284,3 +285,23 @@ def test_partitions_past_the_open_file_limit_are_refused_before_they_exist(broke
     got = ck_consume(b2.bootstrap, fits, [3], expected=1)
     assert [r.value for r in got] == [b"kept"]
     assert b2.stop() == 0, b2.log_tail()
+
+
+def test_a_soft_open_file_limit_is_raised_to_the_hard_one(broker_factory):
+    """Started under a soft limit of 400 files (the hard one as inherited), the broker raises
+    its soft limit to the hard one before opening logs, so a topic of 200 partitions (600
+    files) fits where the soft limit alone would have refused it."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2000:
+        pytest.skip(f"the hard open-file limit ({hard}) leaves no room above 400 to raise to")
+    b = broker_factory(name="soft-limited", soft_file_limit=400)
+    with open(f"/proc/{b.proc.pid}/limits") as f:
+        line = next(l for l in f if l.startswith("Max open files")).split()
+    soft_now, hard_now = line[3], line[4]
+    assert soft_now == hard_now and soft_now != "400", line
+    wait_for(lambda: "raised the open-file limit" in b.log_tail(), what="the raise logged")
+    admin = ck_admin(b.bootstrap)
+    wide = unique_topic("wide")
+    ck_create_topic(admin, wide, partitions=200)
+    ck_produce(b.bootstrap, wide, [{"value": b"v", "partition": 199}])
+    assert [r.value for r in ck_consume(b.bootstrap, wide, [199], expected=1)] == [b"v"]

@@ -23,6 +23,7 @@ pub mod api;
 pub mod broker;
 pub mod config;
 pub mod coordinator;
+pub mod limits;
 pub mod metadata;
 pub mod partition;
 pub mod quota;

@@ -62,6 +62,14 @@ fn load_config(args: &StartArgs) -> anyhow::Result<BrokerConfig> {
 
 fn start(args: StartArgs) -> anyhow::Result<()> {
     let config = load_config(&args)?;
+    // Before any log is opened: each partition keeps files open (fjord_broker::limits).
+    match fjord_broker::limits::raise_open_file_limit() {
+        Ok(fjord_broker::limits::FileLimit::Raised(from, to)) => {
+            tracing::info!(from, to, "raised the open-file limit to the hard limit");
+        }
+        Ok(fjord_broker::limits::FileLimit::AtHard(_)) => {}
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     // Every runtime thread serves requests (workers, and blocking threads for fsyncs and
     // file work); each asks for the configured time slice (fjord_broker::sched says why).
     let slice_us = u64::try_from(config.get_i64("request.thread.slice.us")).unwrap_or(0);
