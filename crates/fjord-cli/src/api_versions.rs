@@ -5,11 +5,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::bail;
 use kafka_protocol::messages::ApiKey;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::client::{self, ClientSettings, ToolContext};
+use crate::client::{self, ClientSettings};
 use crate::wire::Conn;
 
 /// Examples shown by `--help`.
@@ -79,32 +77,17 @@ fn api_lines(advertised: &[(i16, i16, i16)]) -> Vec<String> {
 
 /// Runs the command.
 pub fn run(args: ApiVersionsArgs) -> anyhow::Result<()> {
-    let settings = ClientSettings::for_admin_tool(
+    let settings = ClientSettings::for_wire_tool(
+        "broker-api-versions",
         &args.bootstrap_server,
         args.command_config.as_deref(),
         args.timeout,
     )?;
-    if !settings.plaintext() {
-        bail!(
-            "fjord broker-api-versions needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)"
-        );
-    }
-    let (client, _ctx): (BaseConsumer<ToolContext>, _) = {
-        let mut cfg = settings.config();
-        cfg.set("group.id", "fjord-broker-api-versions");
-        client::create(&cfg)?
-    };
-    let metadata = client::metadata(client.client(), &settings, None)?;
-    let mut brokers: Vec<(i32, String, u16)> = metadata
-        .brokers()
-        .iter()
-        .map(|b| (b.id(), b.host().to_string(), b.port() as u16))
-        .collect();
-    brokers.sort();
-    for (id, host, port) in brokers {
-        let conn = Conn::open(&format!("{host}:{port}"), settings.timeout)?;
+    let (_, brokers) = client::cluster(&settings, "broker-api-versions")?;
+    for (id, addr) in brokers {
+        let conn = Conn::open(&addr, settings.timeout)?;
         let lines = api_lines(conn.advertised());
-        outln!("{host}:{port} (id: {id} rack: null) -> (")?;
+        outln!("{addr} (id: {id} rack: null) -> (")?;
         for (i, line) in lines.iter().enumerate() {
             let comma = if i + 1 < lines.len() { "," } else { "" };
             outln!("\t{line}{comma}")?;

@@ -114,6 +114,23 @@ impl ClientSettings {
         cfg
     }
 
+    /// [`ClientSettings::for_admin_tool`] for tool `fjord {tool}`, which sends raw protocol
+    /// requests ([`crate::wire`]) and so needs a PLAINTEXT listener.
+    pub fn for_wire_tool(
+        tool: &str,
+        bootstrap: &str,
+        command_config: Option<&std::path::Path>,
+        timeout_ms: Option<u64>,
+    ) -> anyhow::Result<ClientSettings> {
+        let settings = Self::for_admin_tool(bootstrap, command_config, timeout_ms)?;
+        if !settings.plaintext() {
+            anyhow::bail!(
+                "fjord {tool} needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)"
+            );
+        }
+        Ok(settings)
+    }
+
     /// Whether raw protocol requests (see [`crate::wire`]) can reach the broker: only over
     /// plaintext listeners.
     pub fn plaintext(&self) -> bool {
@@ -220,6 +237,28 @@ pub fn metadata(
         }
         Err(e) => Err(anyhow!(describe_kafka_error(&e))).context("fetching metadata"),
     }
+}
+
+/// The cluster's metadata (all topics), and its brokers as (id, `host:port`) sorted by id,
+/// read with a librdkafka client of group id `fjord-{tool}` (never joined).
+pub fn cluster(
+    settings: &ClientSettings,
+    tool: &str,
+) -> anyhow::Result<(Metadata, Vec<(i32, String)>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let (client, _ctx): (BaseConsumer<ToolContext>, _) = {
+        let mut cfg = settings.config();
+        cfg.set("group.id", format!("fjord-{tool}"));
+        create(&cfg)?
+    };
+    let metadata = metadata(client.client(), settings, None)?;
+    let mut brokers: Vec<(i32, String)> = metadata
+        .brokers()
+        .iter()
+        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
+        .collect();
+    brokers.sort();
+    Ok((metadata, brokers))
 }
 
 /// A short message for a client error: the librdkafka error code's description.

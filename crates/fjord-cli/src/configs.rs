@@ -12,9 +12,8 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use clap::ArgGroup;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 
-use crate::client::{self, ClientSettings, ToolContext};
+use crate::client::{self, ClientSettings};
 use crate::props;
 use crate::wire::{self, ConfigEntry, ConfigOp, Conn, QuotaEntity, QuotaMatch, QuotaOp};
 
@@ -185,25 +184,8 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     if args.entity_default {
         bail!("--entity-default goes with --entity-type clients or users");
     }
-    let settings = ClientSettings::for_admin_tool(
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
-    if !settings.plaintext() {
-        bail!("fjord configs needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)");
-    }
-    let (client, _ctx): (BaseConsumer<ToolContext>, _) = {
-        let mut cfg = settings.config();
-        cfg.set("group.id", "fjord-configs");
-        client::create(&cfg)?
-    };
-    let metadata = client::metadata(client.client(), &settings, None)?;
-    let brokers: Vec<(i32, String)> = metadata
-        .brokers()
-        .iter()
-        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
-        .collect();
+    let settings = wire_settings(&args)?;
+    let (metadata, brokers) = client::cluster(&settings, "configs")?;
     let mut topics: Vec<String> = metadata
         .topics()
         .iter()
@@ -312,6 +294,16 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tool's client settings; raw requests need a PLAINTEXT listener.
+fn wire_settings(args: &ConfigsArgs) -> anyhow::Result<ClientSettings> {
+    ClientSettings::for_wire_tool(
+        "configs",
+        &args.bootstrap_server,
+        args.command_config.as_deref(),
+        args.timeout,
+    )
+}
+
 /// `--entity-type clients|users` (`wire_type` is `client-id` or `user`): describe or change
 /// quotas, as Kafka's ConfigCommand does. One entity type at a time; Kafka's combined
 /// user-and-client entities are not offered here.
@@ -324,14 +316,7 @@ fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
         (None, true) => QuotaMatch::Default,
         (None, false) => QuotaMatch::Any,
     };
-    let settings = ClientSettings::for_admin_tool(
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
-    if !settings.plaintext() {
-        bail!("fjord configs needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)");
-    }
+    let settings = wire_settings(args)?;
     if args.describe {
         if args.add_config.is_some()
             || args.add_config_file.is_some()

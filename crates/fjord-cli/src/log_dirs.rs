@@ -6,10 +6,9 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use serde_json::{Value, json};
 
-use crate::client::{self, ClientSettings, ToolContext};
+use crate::client::{self, ClientSettings};
 use crate::wire::{Conn, LogDir};
 
 /// Examples shown by `--help`.
@@ -99,26 +98,13 @@ fn broker_json(id: i32, dirs: &[LogDir], topics: Option<&[String]>) -> Value {
 
 /// Runs the command.
 pub fn run(args: LogDirsArgs) -> anyhow::Result<()> {
-    let settings = ClientSettings::for_admin_tool(
+    let settings = ClientSettings::for_wire_tool(
+        "log-dirs",
         &args.bootstrap_server,
         args.command_config.as_deref(),
         args.timeout,
     )?;
-    if !settings.plaintext() {
-        bail!("fjord log-dirs needs a PLAINTEXT listener (security.protocol is not PLAINTEXT)");
-    }
-    let (client, _ctx): (BaseConsumer<ToolContext>, _) = {
-        let mut cfg = settings.config();
-        cfg.set("group.id", "fjord-log-dirs");
-        client::create(&cfg)?
-    };
-    let metadata = client::metadata(client.client(), &settings, None)?;
-    let mut brokers: Vec<(i32, String)> = metadata
-        .brokers()
-        .iter()
-        .map(|b| (b.id(), format!("{}:{}", b.host(), b.port())))
-        .collect();
-    brokers.sort();
+    let (_, mut brokers) = client::cluster(&settings, "log-dirs")?;
     if let Some(wanted) = &args.broker_list {
         let ids = list(wanted)
             .iter()

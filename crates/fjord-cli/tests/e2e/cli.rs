@@ -1046,6 +1046,23 @@ fn configs_describe_alter_via_fjord_and_alias() {
     assert!(out.stderr.starts_with("Error: "), "{}", out.stderr);
 }
 
+/// Creates each topic with `partitions` partitions and produces `lines` (one record per line,
+/// no keys) to it with the console producer.
+fn create_and_fill(tools: &Tools, topics: &[&str], partitions: u32, lines: &str) {
+    let partitions = partitions.to_string();
+    for topic in topics {
+        tools
+            .at(
+                "topics",
+                &["--create", "--topic", topic, "--partitions", &partitions],
+            )
+            .ok();
+        tools
+            .at_in("console-producer", &["--topic", topic], lines)
+            .ok();
+    }
+}
+
 /// `kafka-broker-api-versions`: Kafka's layout, and the ranges are the broker's own
 /// ApiVersions answer (read here with a raw request, not through the tool).
 #[test]
@@ -1113,15 +1130,7 @@ fn log_dirs_report_partition_sizes_and_free_space() {
     let links = aliases();
     let fj = Tools::new(Via::Fjord, &broker.addr);
     let lines: String = (0..50).map(|i| format!("record {i}\n")).collect();
-    for topic in ["ld", "other"] {
-        fj.at(
-            "topics",
-            &["--create", "--topic", topic, "--partitions", "2"],
-        )
-        .ok();
-        fj.at_in("console-producer", &["--topic", topic], &lines)
-            .ok();
-    }
+    create_and_fill(&fj, &["ld", "other"], 2, &lines);
     let out = Tools::new(
         Via::Alias {
             dir: links.path().join("bin"),
@@ -1197,15 +1206,7 @@ fn delete_records_moves_the_low_watermark() {
     let links = aliases();
     let fj = Tools::new(Via::Fjord, &broker.addr);
     let lines: String = (0..10).map(|i| format!("{i}\n")).collect();
-    for topic in ["dr", "dr2"] {
-        fj.at(
-            "topics",
-            &["--create", "--topic", topic, "--partitions", "1"],
-        )
-        .ok();
-        fj.at_in("console-producer", &["--topic", topic], &lines)
-            .ok();
-    }
+    create_and_fill(&fj, &["dr", "dr2"], 1, &lines);
     let file = dir.path().join("delete.json");
     std::fs::write(
         &file,
