@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -313,6 +314,22 @@ def test_admin_delete_records(bootstrap, kadmin, topic):
     assert [r.offset for r in got] == [2, 3, 4, 5]
     with pytest.raises(OffsetOutOfRangeError):
         kadmin.delete_records({tp: 100})
+
+
+def test_admin_describe_log_dirs(bootstrap, kadmin, broker, topic):
+    """kafka-python's admin client sends DescribeLogDirs v0 only (Kafka 4.0 dropped it; Fjord
+    serves it as the identical v1): the partition's size is its segment file's."""
+    kp_create(kadmin, topic)
+    wait_for(lambda: topic in kp_topics(kadmin), what="topic listed")
+    kp_produce(bootstrap, topic, [{"value": b"x" * 100} for _ in range(5)])
+    got = kadmin.describe_log_dirs().to_object()
+    (log_dir,) = got["log_dirs"]
+    assert log_dir["error_code"] == 0
+    assert os.path.realpath(log_dir["log_dir"]) == os.path.realpath(broker.data_dir)
+    (entry,) = [t for t in log_dir["topics"] if t["name"] == topic]
+    (part,) = entry["partitions"]
+    segment = os.path.join(log_dir["log_dir"], f"{topic}-0", "00000000000000000000.log")
+    assert part["partition_index"] == 0 and part["partition_size"] == os.path.getsize(segment) > 500
 
 
 def test_admin_describe_cluster(kadmin, broker):

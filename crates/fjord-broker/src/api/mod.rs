@@ -64,7 +64,8 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::InitProducerId, 0, 5),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
-    (ApiKey::DescribeLogDirs, 1, 4),
+    // v0 is the bytes of v1 (see `wire_version`), for kafka-python, which speaks only v0.
+    (ApiKey::DescribeLogDirs, 0, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
@@ -85,6 +86,18 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
 ];
+
+/// The version whose bytes a request and response of `key` at `version` have: an old version
+/// that Kafka defines as identical to the next one, which kafka-protocol no longer knows,
+/// is decoded and encoded as that one. DescribeLogDirs v0 ("Version 1 is the same as version
+/// 0") is served for kafka-python, whose admin client sends nothing else; Kafka 4.0 dropped it.
+/// Both versions have the same header versions, so only the body's version changes.
+pub fn wire_version(key: ApiKey, version: i16) -> i16 {
+    match (key, version) {
+        (ApiKey::DescribeLogDirs, 0) => 1,
+        _ => version,
+    }
+}
 
 /// Returns the served version range of an API, or `None` when it is not served.
 pub fn supported_versions(key: ApiKey) -> Option<(i16, i16)> {

@@ -311,6 +311,8 @@ pub fn parse_request(mut frame: Bytes) -> Result<ParsedRequest, ConnectionError>
     let header_version = api_key.request_header_version(version);
     let header = RequestHeader::decode(&mut frame, header_version)
         .map_err(|e| ConnectionError::Malformed(format!("{api_key:?} v{version} header: {e}")))?;
+    // From here on, the version whose bytes the body has (the same header versions).
+    let version = api::wire_version(api_key, version);
     // A Fetch of the usual shape is read by Fjord's own reader, which bounds what it reserves
     // by the bytes left itself (see `fetch_decode`).
     let fast = match api_key {
