@@ -189,7 +189,8 @@ def read_string(buf: bytes, pos: int) -> tuple[str, int]:
 
 
 def describe_log_dirs_v1(host: str, port: int) -> list[dict]:
-    """DescribeLogDirs v1 (v0 is gone since Kafka 4.0) for all topics."""
+    """DescribeLogDirs v1 for all topics (v0, dropped by Kafka 4.0, is answered as v1 for
+    kafka-python: test_kafka_python.py)."""
     with socket.create_connection((host, port), timeout=10) as s:
         s.sendall(request(35, 1, 77, struct.pack(">i", -1)))
         corr, body = recv_response(s)
