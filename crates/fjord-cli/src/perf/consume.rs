@@ -270,6 +270,12 @@ mod tests {
     }
 
     #[test]
+    fn broker_list_names_the_broker_as_older_kafka_scripts_do() {
+        let a = parse(&["--broker-list", "h:1", "--topic", "t", "--messages", "5"]).unwrap();
+        assert_eq!(a.common.bootstrap_server.as_deref(), Some("h:1"));
+    }
+
+    #[test]
     fn kafka_style_arguments_parse() {
         let a = parse(&["--topic", "t", "--messages", "100"]).unwrap();
         assert_eq!(a.messages, 100);

@@ -64,7 +64,8 @@ enum PerfCommand {
 #[derive(clap::Args, Debug, Clone)]
 pub struct CommonArgs {
     /// The broker to connect to (default: bootstrap.servers from the properties, or localhost:9092)
-    #[arg(long, value_name = "SERVER")]
+    // `--broker-list`: what kafka-consumer-perf-test took before Kafka 3.0, still in scripts.
+    #[arg(long, visible_alias = "broker-list", value_name = "SERVER")]
     bootstrap_server: Option<String>,
     /// Milliseconds between progress lines
     #[arg(long, value_name = "MS", default_value_t = 5000)]
