@@ -118,11 +118,15 @@ class BrokerProcess:
         env = {k: v for k, v in os.environ.items() if k != "FJORD_BIN"}
         cmd = self.command()
         if self.file_limit:
+            limit = f"-n {int(self.file_limit)}"
+        elif self.soft_file_limit:
+            limit = f"-Sn {int(self.soft_file_limit)}"
+        else:
+            limit = None
+        if limit:
             # Through the shell's ulimit, then exec (same pid): a preexec_fn is not safe in a
             # process with threads, and the client libraries run their own.
-            cmd = ["bash", "-c", f'ulimit -n {int(self.file_limit)} && exec "$0" "$@"', *cmd]
-        elif self.soft_file_limit:
-            cmd = ["bash", "-c", f'ulimit -Sn {int(self.soft_file_limit)} && exec "$0" "$@"', *cmd]
+            cmd = ["bash", "-c", f'ulimit {limit} && exec "$0" "$@"', *cmd]
         self.proc = subprocess.Popen(
             cmd,
             env=env,

@@ -812,6 +812,7 @@ const FILES_PER_PARTITION: i64 = 3;
 /// fails after their topic is in the metadata log, and every later start fails on them too.
 /// Where the limit or the open files cannot be read (not Linux), nothing is checked.
 fn check_file_budget(new_partitions: i64) -> Result<(), ApiError> {
+    use crate::limits::{open_file_limit, open_files};
     let (Some(limit), Some(open)) = (open_file_limit(), open_files()) else {
         return Ok(());
     };
@@ -832,24 +833,6 @@ fn file_budget(limit: i64, open: i64, new_partitions: i64) -> Result<(), String>
          its limit of {limit} open and keeps {reserve} free for connections. Raise the \
          limit (ulimit -n, or LimitNOFILE in a systemd unit) and restart the broker."
     ))
-}
-
-/// The soft `RLIMIT_NOFILE` of this process, from `/proc/self/limits`.
-fn open_file_limit() -> Option<i64> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line
-        .trim_start_matches("Max open files")
-        .split_whitespace()
-        .next()?;
-    // "unlimited" parses as None: nothing to check.
-    soft.parse().ok()
-}
-
-/// Files this process has open now (entries of `/proc/self/fd`).
-fn open_files() -> Option<i64> {
-    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
-    i64::try_from(n).ok()
 }
 
 fn coordinator_config(config: &BrokerConfig) -> CoordinatorConfig {
@@ -1003,10 +986,5 @@ mod tests {
         assert!(file_budget(400, 40, 87).is_err());
         // Counts far past any limit do not overflow.
         assert!(file_budget(1 << 20, 10, i64::MAX).is_err());
-        // This process's own limit and files are read on Linux.
-        if cfg!(target_os = "linux") {
-            assert!(open_file_limit().is_some_and(|l| l > 0));
-            assert!(open_files().is_some_and(|n| n > 0));
-        }
     }
 }

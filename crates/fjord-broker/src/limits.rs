@@ -22,11 +22,9 @@ pub enum FileLimit {
     AtHard(u64),
 }
 
-/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit. An unlimited hard limit is
-/// taken as the kernel's per-process ceiling (`/proc/sys/fs/nr_open`), which is what an
-/// unlimited soft limit would be refused above.
+/// This process's `RLIMIT_NOFILE` (soft and hard).
 #[cfg(target_os = "linux")]
-pub fn raise_open_file_limit() -> io::Result<FileLimit> {
+fn nofile() -> io::Result<libc::rlimit> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -35,6 +33,37 @@ pub fn raise_open_file_limit() -> io::Result<FileLimit> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(lim)
+}
+
+/// The soft open-file limit, the one opening a file is refused past; `None` when unlimited or
+/// unknown (not Linux).
+pub fn open_file_limit() -> Option<i64> {
+    #[cfg(target_os = "linux")]
+    {
+        let soft = nofile().ok()?.rlim_cur;
+        if soft == libc::RLIM_INFINITY {
+            return None;
+        }
+        i64::try_from(soft).ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Files this process has open now (entries of `/proc/self/fd`); `None` where that is not
+/// readable.
+pub fn open_files() -> Option<i64> {
+    let n = std::fs::read_dir("/proc/self/fd").ok()?.count();
+    i64::try_from(n).ok()
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit. An unlimited hard limit is
+/// taken as the kernel's per-process ceiling (`/proc/sys/fs/nr_open`), which is what an
+/// unlimited soft limit would be refused above.
+#[cfg(target_os = "linux")]
+pub fn raise_open_file_limit() -> io::Result<FileLimit> {
+    let mut lim = nofile()?;
     let target = if lim.rlim_max == libc::RLIM_INFINITY {
         std::fs::read_to_string("/proc/sys/fs/nr_open")
             .ok()
@@ -59,4 +88,17 @@ pub fn raise_open_file_limit() -> io::Result<FileLimit> {
 #[cfg(not(target_os = "linux"))]
 pub fn raise_open_file_limit() -> io::Result<FileLimit> {
     Ok(FileLimit::AtHard(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_limit_and_open_files_are_read() {
+        if cfg!(target_os = "linux") {
+            assert!(open_file_limit().is_some_and(|l| l > 0));
+            assert!(open_files().is_some_and(|n| n > 0));
+        }
+    }
 }

@@ -3,11 +3,9 @@
 //! would use (`usable`). What a client negotiates is what a broker lists here, so this is the
 //! first thing to look at when a client and a broker disagree.
 
-use std::path::PathBuf;
-
 use kafka_protocol::messages::ApiKey;
 
-use crate::client::{self, ClientSettings};
+use crate::client::{self, ConnectionArgs};
 use crate::wire::Conn;
 
 /// Examples shown by `--help`.
@@ -25,15 +23,8 @@ APIs the broker does not offer read UNSUPPORTED.";
 /// Arguments of `kafka-broker-api-versions`, with Kafka's option names.
 #[derive(clap::Args, Debug)]
 pub struct ApiVersionsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
 }
 
 /// `3 to 12` or `4` for one version.
@@ -77,12 +68,7 @@ fn api_lines(advertised: &[(i16, i16, i16)]) -> Vec<String> {
 
 /// Runs the command.
 pub fn run(args: ApiVersionsArgs) -> anyhow::Result<()> {
-    let settings = ClientSettings::for_wire_tool(
-        "broker-api-versions",
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
+    let settings = args.connection.wire_settings("broker-api-versions")?;
     let (_, brokers) = client::cluster(&settings, "broker-api-versions")?;
     for (id, addr) in brokers {
         let conn = Conn::open(&addr, settings.timeout)?;

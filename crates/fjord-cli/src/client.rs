@@ -131,6 +131,13 @@ impl ClientSettings {
         Ok(settings)
     }
 
+    /// Admin API options with this tool's timeout for both the request and the operation.
+    pub fn admin_options(&self) -> rdkafka::admin::AdminOptions {
+        rdkafka::admin::AdminOptions::new()
+            .request_timeout(Some(self.timeout))
+            .operation_timeout(Some(self.timeout))
+    }
+
     /// Whether raw protocol requests (see [`crate::wire`]) can reach the broker: only over
     /// plaintext listeners.
     pub fn plaintext(&self) -> bool {
@@ -236,6 +243,41 @@ pub fn metadata(
             Err(settings.unreachable(client.context()))
         }
         Err(e) => Err(anyhow!(describe_kafka_error(&e))).context("fetching metadata"),
+    }
+}
+
+/// The options by which an admin tool reaches the cluster, with Kafka's names.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectionArgs {
+    /// The broker to connect to (host:port[,host:port...])
+    #[arg(long, value_name = "SERVER", default_value = DEFAULT_BOOTSTRAP)]
+    bootstrap_server: String,
+    /// Client properties file
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<std::path::PathBuf>,
+    /// How long to wait for the broker, in ms (default 5000)
+    #[arg(long, value_name = "MS")]
+    timeout: Option<u64>,
+}
+
+impl ConnectionArgs {
+    /// [`ClientSettings::for_admin_tool`] from these options.
+    pub fn settings(&self) -> anyhow::Result<ClientSettings> {
+        ClientSettings::for_admin_tool(
+            &self.bootstrap_server,
+            self.command_config.as_deref(),
+            self.timeout,
+        )
+    }
+
+    /// [`ClientSettings::for_wire_tool`] from these options, for `fjord {tool}`.
+    pub fn wire_settings(&self, tool: &str) -> anyhow::Result<ClientSettings> {
+        ClientSettings::for_wire_tool(
+            tool,
+            &self.bootstrap_server,
+            self.command_config.as_deref(),
+            self.timeout,
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail};
 use clap::ArgGroup;
 
-use crate::client::{self, ClientSettings};
+use crate::client::{self, ConnectionArgs};
 use crate::props;
 use crate::wire::{self, ConfigEntry, ConfigOp, Conn, QuotaEntity, QuotaMatch, QuotaOp};
 
@@ -37,15 +37,8 @@ Exit status: 0 on success, 1 when the operation fails or the broker cannot be re
 #[derive(clap::Args, Debug)]
 #[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
 pub struct ConfigsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// List configs for the given entity
     #[arg(long)]
     describe: bool,
@@ -184,7 +177,7 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     if args.entity_default {
         bail!("--entity-default goes with --entity-type clients or users");
     }
-    let settings = wire_settings(&args)?;
+    let settings = args.connection.wire_settings("configs")?;
     let (metadata, brokers) = client::cluster(&settings, "configs")?;
     let mut topics: Vec<String> = metadata
         .topics()
@@ -294,16 +287,6 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tool's client settings; raw requests need a PLAINTEXT listener.
-fn wire_settings(args: &ConfigsArgs) -> anyhow::Result<ClientSettings> {
-    ClientSettings::for_wire_tool(
-        "configs",
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )
-}
-
 /// `--entity-type clients|users` (`wire_type` is `client-id` or `user`): describe or change
 /// quotas, as Kafka's ConfigCommand does. One entity type at a time; Kafka's combined
 /// user-and-client entities are not offered here.
@@ -316,7 +299,7 @@ fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
         (None, true) => QuotaMatch::Default,
         (None, false) => QuotaMatch::Any,
     };
-    let settings = wire_settings(args)?;
+    let settings = args.connection.wire_settings("configs")?;
     if args.describe {
         if args.add_config.is_some()
             || args.add_config_file.is_some()

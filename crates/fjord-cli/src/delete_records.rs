@@ -8,10 +8,10 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
-use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::admin::AdminClient;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::client::{self, ClientSettings, ToolContext};
+use crate::client::{self, ConnectionArgs, ToolContext};
 
 /// Examples shown by `--help`.
 pub const EXAMPLES: &str = r#"Examples:
@@ -24,15 +24,8 @@ deletes everything below the high watermark. Exit status 1 when any partition fa
 /// Arguments of `kafka-delete-records`, with Kafka's option names.
 #[derive(clap::Args, Debug)]
 pub struct DeleteRecordsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// JSON file of the partitions and offsets to delete up to
     #[arg(long, value_name = "FILE")]
     offset_json_file: PathBuf,
@@ -104,11 +97,7 @@ pub fn run(args: DeleteRecordsArgs) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args.offset_json_file)
         .with_context(|| format!("reading {}", args.offset_json_file.display()))?;
     let deletions = parse_offsets(&text)?;
-    let settings = ClientSettings::for_admin_tool(
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
+    let settings = args.connection.settings()?;
     let (admin, _ctx): (AdminClient<ToolContext>, _) = client::create(&settings.config())?;
     // Fails with the connection's error when the broker cannot be reached.
     client::metadata(admin.inner(), &settings, None)?;
@@ -122,10 +111,7 @@ pub fn run(args: DeleteRecordsArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("{}-{}: {e}", d.topic, d.partition))?;
     }
     outln!("Executing records delete operation")?;
-    let options = AdminOptions::new()
-        .request_timeout(Some(settings.timeout))
-        .operation_timeout(Some(settings.timeout));
-    let result = client::block_on(admin.delete_records(&tpl, &options))?
+    let result = client::block_on(admin.delete_records(&tpl, &settings.admin_options()))?
         .map_err(|e| anyhow!("deleting records: {}", client::describe_kafka_error(&e)))?;
     outln!("Records delete operation completed:")?;
     let mut failed = 0;

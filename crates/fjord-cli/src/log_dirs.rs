@@ -3,12 +3,10 @@
 //! (DescribeLogDirs, asked of each broker). Fjord also reports the volume's size and free
 //! space (KIP-827), which appear as `totalBytes` and `usableBytes` where the broker knows them.
 
-use std::path::PathBuf;
-
 use anyhow::{anyhow, bail};
 use serde_json::{Value, json};
 
-use crate::client::{self, ClientSettings};
+use crate::client::{self, ConnectionArgs};
 use crate::wire::{Conn, LogDir};
 
 /// Examples shown by `--help`.
@@ -25,15 +23,8 @@ information from brokers 1\", then one JSON document:
 /// Arguments of `kafka-log-dirs`, with Kafka's option names.
 #[derive(clap::Args, Debug)]
 pub struct LogDirsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Describe the log directories (the only action, required as by Kafka's tool)
     #[arg(long, required = true)]
     describe: bool,
@@ -98,12 +89,7 @@ fn broker_json(id: i32, dirs: &[LogDir], topics: Option<&[String]>) -> Value {
 
 /// Runs the command.
 pub fn run(args: LogDirsArgs) -> anyhow::Result<()> {
-    let settings = ClientSettings::for_wire_tool(
-        "log-dirs",
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
+    let settings = args.connection.wire_settings("log-dirs")?;
     let (_, mut brokers) = client::cluster(&settings, "log-dirs")?;
     if let Some(wanted) = &args.broker_list {
         let ids = list(wanted)

@@ -190,9 +190,7 @@ pub fn topic_filter(spec: &str) -> anyhow::Result<Regex> {
 
 impl Tool<'_> {
     fn options(&self) -> AdminOptions {
-        AdminOptions::new()
-            .request_timeout(Some(self.settings.timeout))
-            .operation_timeout(Some(self.settings.timeout))
+        self.settings.admin_options()
     }
 
     /// Topic names from metadata matching `--topic` (all when absent), sorted. Internal

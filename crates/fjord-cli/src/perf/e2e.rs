@@ -105,20 +105,55 @@ fn parse_positive(s: &str) -> Result<f64, String> {
     }
 }
 
+/// Latencies from the scheduled-send stamps records carry: the whole run and the current
+/// progress window. Records scheduled during the warm-up are not counted. The consumer
+/// records end-to-end latency with one, the producer's delivery reports ack latency with
+/// another.
+struct Latencies {
+    warmup_ns: u64,
+    all: Histogram,
+    window: Histogram,
+}
+
+impl Latencies {
+    fn new(warmup_ns: u64) -> Latencies {
+        Latencies {
+            warmup_ns,
+            all: Histogram::new(),
+            window: Histogram::new(),
+        }
+    }
+
+    /// Records a record scheduled at `scheduled` that arrived at `now` (both in ns since the
+    /// run's origin).
+    fn record(&mut self, scheduled: u64, now: u64) {
+        if scheduled >= self.warmup_ns {
+            let latency = now.saturating_sub(scheduled);
+            self.all.record(latency);
+            self.window.record(latency);
+        }
+    }
+
+    /// The current window's figures; a new window starts.
+    fn take_window(&mut self) -> Latency {
+        let l = Latency::of(&self.window);
+        self.window.clear();
+        l
+    }
+}
+
+/// Nanoseconds since `origin`, the clock the stamps are on.
+fn since(origin: Instant) -> u64 {
+    (Instant::now() - origin).as_nanos() as u64
+}
+
 /// Producer context: counts failed deliveries and records the ack latency of the others.
 struct Deliveries {
     tool: ToolContext,
     failed: AtomicU64,
     /// The schedule's origin, set when sending starts; reports before it are not measured.
     origin: OnceLock<Instant>,
-    warmup_ns: u64,
-    acks: Mutex<Acks>,
-}
-
-/// Ack latencies: the whole run and the current progress window.
-struct Acks {
-    all: Histogram,
-    window: Histogram,
+    acks: Mutex<Latencies>,
 }
 
 impl Deliveries {
@@ -127,24 +162,12 @@ impl Deliveries {
             tool: ToolContext::default(),
             failed: AtomicU64::new(0),
             origin: OnceLock::new(),
-            warmup_ns,
-            acks: Mutex::new(Acks {
-                all: Histogram::new(),
-                window: Histogram::new(),
-            }),
+            acks: Mutex::new(Latencies::new(warmup_ns)),
         }
     }
 
-    fn acks(&self) -> std::sync::MutexGuard<'_, Acks> {
+    fn acks(&self) -> std::sync::MutexGuard<'_, Latencies> {
         self.acks.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// The current window's ack latency, which starts a new window.
-    fn take_window(&self) -> Latency {
-        let mut acks = self.acks();
-        let l = Latency::of(&acks.window);
-        acks.window.clear();
-        l
     }
 }
 
@@ -171,14 +194,8 @@ impl ProducerContext for Deliveries {
                 ) else {
                     return;
                 };
-                let scheduled = u64::from_le_bytes(*stamp);
-                if scheduled >= self.warmup_ns {
-                    let now = (Instant::now() - *origin).as_nanos() as u64;
-                    let latency = now.saturating_sub(scheduled);
-                    let mut acks = self.acks();
-                    acks.all.record(latency);
-                    acks.window.record(latency);
-                }
+                self.acks()
+                    .record(u64::from_le_bytes(*stamp), since(*origin));
             }
         }
     }
@@ -363,8 +380,7 @@ fn receive(
 ) -> anyhow::Result<Received> {
     let mut source = Records::Batch(BatchQueue::new(consumer)?);
     let mut stamps = Vec::with_capacity(MAX_BATCH);
-    let mut all = Histogram::new();
-    let mut window = Histogram::new();
+    let mut latencies = Latencies::new(warmup_ns);
     let mut window_start = Instant::now();
     let mut records = 0u64;
     let mut done_at: Option<Instant> = None;
@@ -389,28 +405,23 @@ fn receive(
             eprintln!("WARN {e}");
         }
         // The batch is what the consumer handed over at this moment: one clock read for all.
-        let now = (Instant::now() - origin).as_nanos() as u64;
+        let now = since(origin);
         records += stamps.len() as u64;
         for &scheduled in &stamps {
-            if scheduled >= warmup_ns {
-                let latency = now.saturating_sub(scheduled);
-                all.record(latency);
-                window.record(latency);
-            }
+            latencies.record(scheduled, now);
         }
         if window_start.elapsed() >= interval {
-            let l = Latency::of(&window);
-            let ack = deliveries.take_window();
+            let l = latencies.take_window();
+            let ack = deliveries.acks().take_window();
             let _ = out.line(&format!(
                 "{records} records received, {:.2} ms avg, {:.2} ms 99th, {:.2} ms max latency; acks {:.2} ms 99th, {:.2} ms max.",
                 l.avg, l.p99, l.max, ack.p99, ack.max
             ));
-            window.clear();
             window_start = Instant::now();
         }
     }
     Ok(Received {
-        latency: all,
+        latency: latencies.all,
         records,
     })
 }
