@@ -252,7 +252,7 @@ pub struct ConnectionArgs {
     /// The broker to connect to (host:port[,host:port...])
     #[arg(long, value_name = "SERVER", default_value = DEFAULT_BOOTSTRAP)]
     bootstrap_server: String,
-    /// Client properties file
+    /// Client properties file (librdkafka/Kafka property names)
     #[arg(long, value_name = "FILE")]
     command_config: Option<std::path::PathBuf>,
     /// How long to wait for the broker, in ms (default 5000)

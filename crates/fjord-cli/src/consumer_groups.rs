@@ -22,8 +22,6 @@ mod reset;
 mod session;
 mod timespec;
 
-use std::path::PathBuf;
-
 use anyhow::{anyhow, bail};
 use clap::ArgGroup;
 use rdkafka::metadata::Metadata;
@@ -31,7 +29,7 @@ use rdkafka::metadata::Metadata;
 use self::output::{Output, exception_text, kafka_error, row, width};
 use self::session::Session;
 use crate::Verbatim;
-use crate::client::{self, ClientSettings};
+use crate::client::ConnectionArgs;
 
 /// Examples shown by `--help`.
 pub const EXAMPLES: &str = "Examples:
@@ -60,15 +58,8 @@ be reached, 2 on invalid usage.";
 #[command(group(ArgGroup::new("action").required(true).args(["list", "describe", "delete", "reset_offsets", "delete_offsets"])))]
 #[command(group(ArgGroup::new("scenario").args(["to_offset", "to_earliest", "to_latest", "to_current", "shift_by", "to_datetime", "by_duration"])))]
 pub struct ConsumerGroupsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file (librdkafka/Kafka property names)
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// List all consumer groups
     #[arg(long)]
     list: bool,
@@ -152,11 +143,7 @@ fn is_consumer_protocol(protocol_type: &str) -> bool {
 /// Runs the command.
 pub fn run(args: ConsumerGroupsArgs) -> anyhow::Result<()> {
     check_usage(&args)?;
-    let settings = ClientSettings::for_admin_tool(
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
+    let settings = args.connection.settings()?;
     let raw_needed = !(args.list && args.state.is_none() && args.group_type.is_none());
     if raw_needed && !settings.plaintext() {
         bail!(

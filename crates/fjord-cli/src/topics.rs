@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
 
 use anyhow::{anyhow, bail};
 use clap::ArgGroup;
@@ -21,7 +20,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use regex::Regex;
 
 use crate::Verbatim;
-use crate::client::{self, ClientSettings, ToolContext};
+use crate::client::{self, ClientSettings, ConnectionArgs, ToolContext};
 use crate::props;
 
 /// Examples shown by `--help`.
@@ -45,15 +44,8 @@ Exit status: 0 on success, 1 when the operation fails or the broker cannot be re
 #[derive(clap::Args, Debug)]
 #[command(group(ArgGroup::new("action").required(true).args(["create", "list", "describe", "alter", "delete"])))]
 pub struct TopicsArgs {
-    /// The broker to connect to (host:port[,host:port...])
-    #[arg(long, value_name = "SERVER", default_value = client::DEFAULT_BOOTSTRAP)]
-    bootstrap_server: String,
-    /// Client properties file (librdkafka/Kafka property names)
-    #[arg(long, value_name = "FILE")]
-    command_config: Option<PathBuf>,
-    /// How long to wait for the broker, in ms (default 5000)
-    #[arg(long, value_name = "MS")]
-    timeout: Option<u64>,
+    #[command(flatten)]
+    connection: ConnectionArgs,
     /// Create a new topic
     #[arg(long)]
     create: bool,
@@ -113,11 +105,7 @@ pub fn run(args: TopicsArgs) -> anyhow::Result<()> {
             "Error while executing topic command : {e}"
         )));
     }
-    let settings = ClientSettings::for_admin_tool(
-        &args.bootstrap_server,
-        args.command_config.as_deref(),
-        args.timeout,
-    )?;
+    let settings = args.connection.settings()?;
     let (admin, _ctx): (AdminClient<ToolContext>, _) = client::create(&settings.config())?;
     let metadata = client::metadata(admin.inner(), &settings, None)?;
     let tool = Tool {
