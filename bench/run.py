@@ -7,7 +7,8 @@
 
 What it measures (docs/performance.md explains each figure and the targets):
   * the machine's own limits: loopback TCP copy rate, page-cache write and read rates, and
-    next to each CPU-per-GB run the CPU a bare receive-and-write loop spends per GB;
+    next to each CPU-per-GB run the CPU a bare receive-and-write loop spends on the same
+    bytes, at full speed and at the broker's rate;
   * broker start-up time (spawn -> "listening" line) on an empty data dir, idle RSS;
   * produce 200,000 x 1 KiB and 1,000,000 x 100 B, 1 and 4 partitions, acks=1 and all,
     with broker CPU-seconds per GB ingested and peak RSS (VmHWM, reset before each run);
@@ -80,6 +81,16 @@ def proc_cpu_seconds(pid):
         rest = f.read().rsplit(")", 1)[1].split()
     # fields 14 and 15 (utime, stime); `rest` starts at field 3
     return (int(rest[11]) + int(rest[12])) / TICK
+
+
+def proc_io_bytes(pid, key):
+    """A counter of /proc/PID/io, e.g. `wchar`: bytes the process passed to write calls (for
+    the broker, the record batches it appended, and its small responses)."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
 
 
 def proc_status_kib(pid, key):
@@ -161,12 +172,15 @@ def loopback_rate(seconds=2.0, chunk=MIB):
     return received[0] / elapsed
 
 
-def ingest_floor(directory, total=1 << 30, chunk=MIB, writeback=8 * MIB):
+def ingest_floor(directory, total=1 << 30, chunk=MIB, writeback=8 * MIB, rate=None):
     """The machine's floor for ingest, with no broker: CPU-seconds per GB that one thread spends
     taking `total` bytes off a loopback TCP connection (1 MiB reads) and writing them to a new
     file through the page cache, starting writeback of every `writeback` bytes with
     `sync_file_range(SYNC_FILE_RANGE_WRITE)` as the broker's early writeback does (0: none).
-    Returns (CPU-s per GB, MB/s).
+    With `rate` (bytes/s) the sender paces itself to it, so the loop lasts as long as a
+    broker run at that rate: on this VM memory touched just before a run is taken back by the
+    host within seconds, so a long run writes into colder memory than a short one. Returns
+    (CPU-s per GB, MB/s).
 
     A broker must do at least this per byte it takes in; its checks, request handling and
     waits come on top. Only the receiving thread's CPU counts (RUSAGE_THREAD): the sender is
@@ -185,7 +199,13 @@ def ingest_floor(directory, total=1 << 30, chunk=MIB, writeback=8 * MIB):
         with socket.create_connection(srv.getsockname()) as cli:
             data = os.urandom(chunk)
             sent = 0
+            begun = time.monotonic()
             while sent < total:
+                if rate:
+                    # Paced: the next chunk leaves when the rate allows it.
+                    ahead = begun + sent / rate - time.monotonic()
+                    if ahead > 0:
+                        time.sleep(ahead)
                 cli.sendall(data)
                 sent += chunk
 
@@ -666,7 +686,10 @@ def run_matrix(fjord, broker, repeat, scale, log, R):
 def run_cpu(fjord, broker, repeat, scale, log, R):
     """Broker CPU per GB ingested, measured on 1 GB per run: /proc counts CPU time in 10 ms
     ticks, which is +-10 % of the 0.1 GB runs of the matrix but +-1 % here. After each run,
-    the machine's ingest floor (ingest_floor) in the same memory state, for comparison."""
+    the machine's ingest floor (ingest_floor) in the same memory state, for comparison: at
+    full speed, and paced to the bytes/s the broker took in. Both are per GB of records, like
+    the broker's figure: the floor per GB received times the bytes the broker appended per
+    byte of record values (about 1.1 for 100 B records, whose framing takes 9-11 bytes)."""
     R["cpu"] = []
     for size in [1024, 100]:
         records = max(1000, int(1e9 / size * scale))
@@ -678,23 +701,30 @@ def run_cpu(fjord, broker, repeat, scale, log, R):
             settle_disk()
             gib = min(3.0, max(0.0, memory_available_gib() - 4.0))
             warmed = warm_guest_memory(gib, passes=1)[0] if gib > 0 else 0.0
+            written = proc_io_bytes(broker.pid, "wchar")
             d, w = run_client(fjord, broker, [
                 "produce", "--topic", f"bench-cpu-{size}b-{i}", "--num-records", str(records),
                 "--record-size", str(size), "--throughput", "-1", "--partitions", "1",
                 "--producer-props", "acks=1", *PRODUCER_PROPS], log)
-            w["cpu_s_per_gb"] = w["broker_cpu_s"] / (records * size / 1e9)
+            payload = records * size
+            wire = max(proc_io_bytes(broker.pid, "wchar") - written, payload)
+            w["cpu_s_per_gb"] = w["broker_cpu_s"] / (payload / 1e9)
             w["warmed_gib"], w["warm_s"] = gib, warmed
             # The machine's floor in the same state: memory touched just before, as for the
-            # broker's run (see ingest_floor).
-            settle_disk()
-            if gib > 0:
-                warm_guest_memory(gib, passes=1)
-            floor, _ = ingest_floor(broker.parent_dir)
+            # broker's run (see ingest_floor); then paced to the broker's intake.
+            floors = []
+            for rate in [None, wire / w["wall_s"]]:
+                settle_disk()
+                if gib > 0:
+                    warm_guest_memory(gib, passes=1)
+                floors.append(ingest_floor(broker.parent_dir, rate=rate)[0] * wire / payload)
             docs.append({"records_per_sec": d["records_per_sec"], "mb_per_sec": d["mb_per_sec"],
-                         "cpu_s_per_gb": w["cpu_s_per_gb"], "floor_cpu_s_per_gb": floor})
+                         "cpu_s_per_gb": w["cpu_s_per_gb"], "floor_cpu_s_per_gb": floors[0],
+                         "paced_floor_cpu_s_per_gb": floors[1], "wire_per_byte": wire / payload})
             windows.append(w)
         s = summarize(docs, windows,
-                      ["records_per_sec", "mb_per_sec", "cpu_s_per_gb", "floor_cpu_s_per_gb"])
+                      ["records_per_sec", "mb_per_sec", "cpu_s_per_gb", "floor_cpu_s_per_gb",
+                       "paced_floor_cpu_s_per_gb", "wire_per_byte"])
         s.update(records=records, size=size)
         R["cpu"].append(s)
     R["partitions_hosted"] = R.get("partitions_hosted", 0) + 2 * repeat
@@ -906,8 +936,12 @@ def evaluate(R):
         worst = max(cpu_rows, key=lambda r: r["cpu_s_per_gb"])
         cpu, cpu_load = worst["cpu_s_per_gb"], worst["load_1m"]
         cpu_name = "broker CPU per GB ingested, acks=1, 1 GB runs (worst record size)"
-        # Results from before session 21 have no floor.
-        if "floor_cpu_s_per_gb" in worst:
+        # Results from before session 21 have no floor (and its first two runs no paced one).
+        if "paced_floor_cpu_s_per_gb" in worst:
+            cpu_floor = (f" (machine's ingest floor for the same bytes at the same rate "
+                         f"{worst['paced_floor_cpu_s_per_gb']:.2f}, at full speed "
+                         f"{worst['floor_cpu_s_per_gb']:.2f})")
+        elif "floor_cpu_s_per_gb" in worst:
             cpu_floor = f" (machine's ingest floor {worst['floor_cpu_s_per_gb']:.2f})"
     else:
         cpu = max(r["broker_cpu_s_per_gb"] for r in acks1)
@@ -1015,16 +1049,22 @@ def markdown(res):
                  "10 ms ticks = +-1 %; 3 GiB of memory touched just before each run. Floor: "
                  "the machine's ingest floor after each run, no broker: one thread receiving "
                  "1 GiB over loopback TCP into a new file through the page cache, with "
-                 "writeback started every 8 MiB, CPU-s per GB received; a GB of 100 B records "
-                 "is about 1.1 GB on the wire)")
+                 "writeback started every 8 MiB, at full speed and paced to the broker's "
+                 "intake; CPU-s per GB of records, like the broker's figure: per GB received "
+                 "times the bytes the broker appended per byte of records)")
         L.append("")
-        L.append("| records x size | records/s | MB/s | broker CPU-s/GB | floor CPU-s/GB | load |")
-        L.append("|---|--:|--:|--:|--:|--:|")
+        L.append("| records x size | records/s | MB/s | broker CPU-s/GB | floor, same rate | "
+                 "floor, full speed | appended bytes per record byte | load |")
+        L.append("|---|--:|--:|--:|--:|--:|--:|--:|")
+
+        def cell(r, key, digits=2):
+            return "–" if key not in r else f"{r[key]:.{digits}f}"
+
         for r in R["cpu"]:
-            floor = r.get("floor_cpu_s_per_gb")
             L.append(f"| {r['records']:,} x {r['size']} B | {r['records_per_sec']:,.0f} | "
                      f"{r['mb_per_sec']:.1f} | {r['cpu_s_per_gb']:.2f} | "
-                     f"{'–' if floor is None else f'{floor:.2f}'} | {load_cell(r)} |")
+                     f"{cell(r, 'paced_floor_cpu_s_per_gb')} | {cell(r, 'floor_cpu_s_per_gb')} | "
+                     f"{cell(r, 'wire_per_byte', 3)} | {load_cell(r)} |")
         L.append("")
     L.append("**Consume** from the beginning (`fjord perf consume`, no group; fetch = after the first record)")
     L.append("")
