@@ -5,8 +5,9 @@
 //! IncrementalAlterConfigs through [`crate::wire`]; librdkafka only checks reachability and
 //! finds the brokers. Output follows Kafka's ConfigCommand:
 //! `Dynamic configs for topic T are:` then `  name=value sensitive=false synonyms={...}`.
-//! Quotas (`--entity-type clients|users`) go through DescribeClientQuotas and
-//! AlterClientQuotas: `Quota configs for client-id 'C' are producer_byte_rate=1024.0`.
+//! Quotas (`--entity-type clients|users`, the two together for a user's clients) go through
+//! DescribeClientQuotas and AlterClientQuotas:
+//! `Quota configs for user-principal 'U', client-id 'C' are producer_byte_rate=1024.0`.
 
 use std::path::PathBuf;
 
@@ -27,6 +28,7 @@ pub const EXAMPLES: &str = "Examples:
   kafka-configs --bootstrap-server localhost:9092 --alter --entity-type clients --entity-name reports --add-config producer_byte_rate=1048576,consumer_byte_rate=2097152
   kafka-configs --bootstrap-server localhost:9092 --alter --entity-type users --entity-default --add-config request_percentage=50
   kafka-configs --bootstrap-server localhost:9092 --describe --entity-type clients
+  kafka-configs --bootstrap-server localhost:9092 --alter --entity-type users --entity-name alice --entity-type clients --entity-name reports --add-config producer_byte_rate=4096
   fjord configs --describe --topic log_topic
 
 Values containing commas are written in square brackets: key=[a,b].
@@ -36,7 +38,7 @@ Exit status: 0 on success, 1 when the operation fails or the broker cannot be re
 /// Arguments of `kafka-configs`, with Kafka's option names.
 #[derive(clap::Args, Debug)]
 #[command(group(ArgGroup::new("action").required(true).args(["describe", "alter"])))]
-pub struct ConfigsArgs {
+pub struct ConfigsOptions {
     #[command(flatten)]
     connection: ConnectionArgs,
     /// List configs for the given entity
@@ -45,21 +47,35 @@ pub struct ConfigsArgs {
     /// Alter the configuration of the entity
     #[arg(long)]
     alter: bool,
-    /// topics, brokers, clients (quotas by client id) or users (quotas by user)
+    /// topics, brokers, clients (quotas by client id) or users (quotas by user); users and
+    /// clients may be given together, for the quotas of one user's clients
     #[arg(long, value_name = "TYPE")]
-    entity_type: Option<String>,
-    /// Topic name, broker id, client id or user (all of them when absent with --describe)
+    entity_type: Vec<String>,
+    /// Topic name, broker id, client id or user, one per --entity-type in the same order (all of
+    /// them when absent with --describe)
     #[arg(long, value_name = "NAME")]
-    entity_name: Option<String>,
-    /// The default quota entity of the clients or users type
-    #[arg(long, conflicts_with = "entity_name")]
-    entity_default: bool,
+    entity_name: Vec<String>,
+    /// The default quota entity of the clients or users type (in place of an --entity-name)
+    #[arg(long, action = clap::ArgAction::Count)]
+    entity_default: u8,
     /// Shorthand for --entity-type topics --entity-name TOPIC
-    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["entity_type", "entity_name", "broker"])]
+    #[arg(long, value_name = "TOPIC", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "broker"])]
     topic: Option<String>,
     /// Shorthand for --entity-type brokers --entity-name ID
-    #[arg(long, value_name = "ID", conflicts_with_all = ["entity_type", "entity_name"])]
+    #[arg(long, value_name = "ID", conflicts_with_all = ["entity_type", "entity_name", "entity_default"])]
     broker: Option<String>,
+    /// Shorthand for --entity-type clients --entity-name CLIENT_ID
+    #[arg(long, value_name = "CLIENT_ID", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker"])]
+    client: Option<String>,
+    /// Shorthand for --entity-type clients --entity-default
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker"])]
+    client_defaults: bool,
+    /// Shorthand for --entity-type users --entity-name USER
+    #[arg(long, value_name = "USER", conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker"])]
+    user: Option<String>,
+    /// Shorthand for --entity-type users --entity-default
+    #[arg(long, conflicts_with_all = ["entity_type", "entity_name", "entity_default", "topic", "broker"])]
+    user_defaults: bool,
     /// Configs to set: k1=v1,k2=[v1,v2]
     #[arg(long, value_name = "CONFIGS")]
     add_config: Option<String>,
@@ -72,6 +88,54 @@ pub struct ConfigsArgs {
     /// With --describe: every config, not only dynamic overrides
     #[arg(long)]
     all: bool,
+}
+
+/// [`ConfigsOptions`] and the entity names in the order they were given: Kafka's tool pairs
+/// the n-th `--entity-name` or `--entity-default` with the n-th `--entity-type`, which the
+/// options alone cannot say once both kinds appear.
+#[derive(Debug)]
+pub struct ConfigsArgs {
+    opts: ConfigsOptions,
+    /// Each `--entity-name` (`Some`) and `--entity-default` (`None`), in command-line order.
+    names: Vec<Option<String>>,
+}
+
+impl clap::FromArgMatches for ConfigsArgs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let opts = ConfigsOptions::from_arg_matches(m)?;
+        let mut names: Vec<(usize, Option<String>)> = Vec::new();
+        if let (Some(at), Some(values)) = (
+            m.indices_of("entity_name"),
+            m.get_many::<String>("entity_name"),
+        ) {
+            names.extend(at.zip(values.map(|v| Some(v.clone()))));
+        }
+        if opts.entity_default > 0
+            && let Some(at) = m.indices_of("entity_default")
+        {
+            names.extend(at.map(|i| (i, None)));
+        }
+        names.sort_by_key(|(at, _)| *at);
+        Ok(ConfigsArgs {
+            opts,
+            names: names.into_iter().map(|(_, n)| n).collect(),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl clap::Args for ConfigsArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        ConfigsOptions::augment_args(cmd)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        ConfigsOptions::augment_args_for_update(cmd)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,25 +222,80 @@ fn entry_line(e: &ConfigEntry) -> String {
     )
 }
 
+/// The entity types and names a command line gives, as Kafka's tool lists them: the
+/// `--entity-type` values and the names in the order given, or the shorthand options (named
+/// entities first, then defaults). A name of `None` is the type's default entity; a type past
+/// the end of the names has none.
+fn entities(
+    args: &ConfigsOptions,
+    names: Vec<Option<String>>,
+) -> (Vec<String>, Vec<Option<String>>) {
+    if let Some(t) = &args.topic {
+        return (vec!["topics".into()], vec![Some(t.clone())]);
+    }
+    if let Some(b) = &args.broker {
+        return (vec!["brokers".into()], vec![Some(b.clone())]);
+    }
+    let mut types = args.entity_type.clone();
+    let mut names = names;
+    for (given, entity_type, name) in [
+        (args.client.is_some(), "clients", args.client.clone()),
+        (args.user.is_some(), "users", args.user.clone()),
+        (args.client_defaults, "clients", None),
+        (args.user_defaults, "users", None),
+    ] {
+        if given {
+            types.push(entity_type.into());
+            names.push(name);
+        }
+    }
+    (types, names)
+}
+
 /// Runs the command.
 pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
-    let (entity, name) = match (&args.topic, &args.broker, args.entity_type.as_deref()) {
-        (Some(t), _, _) => (Entity::Topic, Some(t.clone())),
-        (_, Some(b), _) => (Entity::Broker, Some(b.clone())),
-        (_, _, Some("clients")) => return run_quotas(&args, "client-id"),
-        (_, _, Some("users")) => return run_quotas(&args, "user"),
-        (_, _, Some("topics")) => (Entity::Topic, args.entity_name.clone()),
-        (_, _, Some("brokers")) => (Entity::Broker, args.entity_name.clone()),
-        (_, _, Some(other)) => {
-            bail!(
-                "unsupported --entity-type '{other}': fjord configs handles topics, brokers, clients and users"
-            )
-        }
-        (_, _, None) => bail!("--entity-type (topics, brokers, clients or users) is required"),
-    };
-    if args.entity_default {
-        bail!("--entity-default goes with --entity-type clients or users");
+    let ConfigsArgs { opts: args, names } = args;
+    let (types, names) = entities(&args, names);
+    if types.is_empty() {
+        bail!("--entity-type (topics, brokers, clients or users) is required");
     }
+    if let Some(other) = types
+        .iter()
+        .find(|t| !["topics", "brokers", "clients", "users"].contains(&t.as_str()))
+    {
+        bail!(
+            "unsupported --entity-type '{other}': fjord configs handles topics, brokers, clients and users"
+        );
+    }
+    let mut duplicates: Vec<&str> = types
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| types[..*i].contains(t))
+        .map(|(_, t)| t.as_str())
+        .collect();
+    duplicates.dedup();
+    if !duplicates.is_empty() {
+        bail!(
+            "Duplicate entity type(s) specified: {}",
+            duplicates.join(",")
+        );
+    }
+    if types.len() > 1 && !types.iter().all(|t| t == "users" || t == "clients") {
+        bail!("Only 'users' and 'clients' entity types may be specified together");
+    }
+    if names.len() > types.len() {
+        bail!("More entity names specified than entity types");
+    }
+    let entity = match types[0].as_str() {
+        "clients" | "users" => return run_quotas(&args, &types, &names),
+        "topics" => Entity::Topic,
+        _ => Entity::Broker,
+    };
+    let name = match names.into_iter().next() {
+        Some(Some(n)) => Some(n),
+        Some(None) => bail!("--entity-default goes with --entity-type clients or users"),
+        None => None,
+    };
     let settings = args.connection.wire_settings("configs")?;
     let (metadata, brokers) = client::cluster(&settings, "configs")?;
     let mut topics: Vec<String> = metadata
@@ -287,17 +406,39 @@ pub fn run(args: ConfigsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--entity-type clients|users` (`wire_type` is `client-id` or `user`): describe or change
-/// quotas, as Kafka's ConfigCommand does. One entity type at a time; Kafka's combined
-/// user-and-client entities are not offered here.
-fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
+/// The wire name of a quota entity type (`clients` or `users`).
+fn quota_wire_type(entity_type: &str) -> &'static str {
+    if entity_type == "users" {
+        "user"
+    } else {
+        "client-id"
+    }
+}
+
+/// `--entity-type clients|users`, alone or together: describe or change quotas, as Kafka's
+/// ConfigCommand does. `names[i]` belongs to `types[i]` (`None`: the default entity); a type
+/// without one matches every entity of the type when describing.
+fn run_quotas(
+    args: &ConfigsOptions,
+    types: &[String],
+    names: &[Option<String>],
+) -> anyhow::Result<()> {
     if args.all {
         bail!("--all goes with topics and brokers, not quotas");
     }
-    let which = match (&args.entity_name, args.entity_default) {
-        (Some(n), _) => QuotaMatch::Name(n.clone()),
-        (None, true) => QuotaMatch::Default,
-        (None, false) => QuotaMatch::Any,
+    let components = |types: &[String]| -> Vec<(String, QuotaMatch)> {
+        types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let which = match names.get(i) {
+                    Some(Some(n)) => QuotaMatch::Name(n.clone()),
+                    Some(None) => QuotaMatch::Default,
+                    None => QuotaMatch::Any,
+                };
+                (quota_wire_type(t).to_string(), which)
+            })
+            .collect()
     };
     let settings = args.connection.wire_settings("configs")?;
     if args.describe {
@@ -308,7 +449,7 @@ fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
             bail!("--add-config and --delete-config go with --alter, not --describe");
         }
         let mut conn = Conn::open(&settings.bootstrap, settings.timeout)?;
-        let mut entries = conn.describe_client_quotas(wire_type, &which)?;
+        let mut entries = conn.describe_client_quotas(&components(types))?;
         entries.sort_by(|a, b| a.0.cmp(&b.0));
         for (entity, mut values) in entries {
             values.sort_by(|a, b| a.0.cmp(&b.0));
@@ -322,11 +463,12 @@ fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     // --alter
-    let name = match which {
-        QuotaMatch::Name(n) => Some(n),
-        QuotaMatch::Default => None,
-        QuotaMatch::Any => bail!("--entity-name or --entity-default is required with --alter"),
-    };
+    if names.len() < types.len() {
+        if types.len() == 1 {
+            bail!("--entity-name or --entity-default is required with --alter");
+        }
+        bail!("Exactly one entity name must be specified for every entity type");
+    }
     let mut ops = Vec::new();
     let mut set = |k: String, v: String| -> anyhow::Result<()> {
         let value = v
@@ -348,31 +490,76 @@ fn run_quotas(args: &ConfigsArgs, wire_type: &str) -> anyhow::Result<()> {
             set(k, v)?;
         }
     }
-    for d in args.delete_config.as_deref().unwrap_or_default().split(',') {
-        if !d.trim().is_empty() {
-            ops.push(QuotaOp::Remove(d.trim().to_string()));
-        }
-    }
-    if ops.is_empty() {
+    let deletes: Vec<String> = args
+        .delete_config
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .collect();
+    if ops.is_empty() && deletes.is_empty() {
         bail!("--alter needs --add-config, --add-config-file or --delete-config");
     }
-    let entity: QuotaEntity = vec![(wire_type.to_string(), name)];
     let mut conn = Conn::open(&settings.bootstrap, settings.timeout)?;
+    if !deletes.is_empty() {
+        // As Kafka's tool: only a quota the entity has can be removed.
+        let current = conn.describe_client_quotas(&components(types))?;
+        let set_now: Vec<&str> = current
+            .iter()
+            .flat_map(|(_, values)| values.iter().map(|(k, _)| k.as_str()))
+            .collect();
+        let invalid: Vec<&str> = deletes
+            .iter()
+            .map(String::as_str)
+            .filter(|d| !set_now.contains(d))
+            .collect();
+        if !invalid.is_empty() {
+            bail!("Invalid config(s): {}", invalid.join(","));
+        }
+        ops.extend(deletes.into_iter().map(QuotaOp::Remove));
+    }
+    let entity: QuotaEntity = types
+        .iter()
+        .zip(names)
+        .map(|(t, n)| (quota_wire_type(t).to_string(), n.clone()))
+        .collect();
     conn.alter_client_quotas(&entity, &ops)?;
-    outln!("Completed updating config for {}.", entity_text(&entity))?;
+    // Kafka's wording names the first entity type and its name.
+    match &names[0] {
+        Some(n) => outln!(
+            "Completed updating config for {} {n}.",
+            types[0].trim_end_matches('s')
+        )?,
+        None => outln!(
+            "Completed updating default config for {} in the cluster.",
+            types[0]
+        )?,
+    }
     Ok(())
 }
 
-/// `client-id 'C'`, `the default user`; parts of a combined entity joined with commas.
+/// Kafka's text for a quota entity: `user-principal 'U', client-id 'C'`, with
+/// `the default client-id` for a default part; the user part first.
 fn entity_text(entity: &QuotaEntity) -> String {
-    let parts: Vec<String> = entity
-        .iter()
-        .map(|(t, n)| match n {
-            Some(n) => format!("{t} '{n}'"),
-            None => format!("the default {t}"),
-        })
-        .collect();
-    parts.join(", ")
+    let part = |wire: &str, label: &str| {
+        entity
+            .iter()
+            .find(|(t, _)| t == wire)
+            .map(|(_, n)| match n {
+                Some(n) => format!("{label} '{n}'"),
+                None => format!("the default {label}"),
+            })
+    };
+    [
+        part("user", "user-principal"),
+        part("client-id", "client-id"),
+        part("ip", "ip"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ")
 }
 
 #[cfg(test)]
@@ -400,6 +587,109 @@ mod tests {
         assert!(parse_add_config("a").is_err());
         assert!(parse_add_config("a=[1,2").is_err());
         assert!(parse_add_config("a=1]").is_err());
+    }
+
+    /// Types and names as `run` sees them, from a command line.
+    fn entities_of(args: &[&str]) -> (Vec<String>, Vec<Option<String>>) {
+        let parsed: ConfigsArgs = crate::parse_tool_args(args).unwrap();
+        entities(&parsed.opts, parsed.names)
+    }
+
+    fn owned(types: &[&str], names: &[Option<&str>]) -> (Vec<String>, Vec<Option<String>>) {
+        (
+            types.iter().map(|t| t.to_string()).collect(),
+            names.iter().map(|n| n.map(str::to_string)).collect(),
+        )
+    }
+
+    /// The n-th --entity-name or --entity-default belongs to the n-th --entity-type, in the
+    /// order given, as in Kafka's tool; the shorthands list named entities before defaults.
+    #[test]
+    fn entity_names_pair_with_types_in_command_line_order() {
+        let e = |rest: &[&str]| {
+            let mut a = vec!["--describe"];
+            a.extend_from_slice(rest);
+            entities_of(&a)
+        };
+        assert_eq!(
+            e(&[
+                "--entity-type",
+                "users",
+                "--entity-default",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "app"
+            ]),
+            owned(&["users", "clients"], &[None, Some("app")])
+        );
+        assert_eq!(
+            e(&[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients",
+                "--entity-default"
+            ]),
+            owned(&["users", "clients"], &[Some("alice"), None])
+        );
+        assert_eq!(
+            e(&[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients"
+            ]),
+            owned(&["users", "clients"], &[Some("alice")])
+        );
+        assert_eq!(e(&["--entity-type", "clients"]), owned(&["clients"], &[]));
+        assert_eq!(
+            e(&["--user", "alice", "--client-defaults"]),
+            owned(&["users", "clients"], &[Some("alice"), None])
+        );
+        assert_eq!(
+            e(&["--user-defaults", "--client", "app"]),
+            owned(&["clients", "users"], &[Some("app"), None])
+        );
+        assert_eq!(e(&["--topic", "t"]), owned(&["topics"], &[Some("t")]));
+        // Shorthands do not mix with --entity-*.
+        assert!(
+            crate::parse_tool_args::<ConfigsArgs>(&[
+                "--describe",
+                "--user",
+                "u",
+                "--entity-type",
+                "clients"
+            ])
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn quota_entities_read_as_in_kafka() {
+        let entity = |parts: &[(&str, Option<&str>)]| -> QuotaEntity {
+            parts
+                .iter()
+                .map(|(t, n)| (t.to_string(), n.map(str::to_string)))
+                .collect()
+        };
+        assert_eq!(
+            entity_text(&entity(&[("client-id", Some("app"))])),
+            "client-id 'app'"
+        );
+        assert_eq!(
+            entity_text(&entity(&[("user", None)])),
+            "the default user-principal"
+        );
+        // The user part comes first whatever order the broker answers in.
+        assert_eq!(
+            entity_text(&entity(&[("client-id", None), ("user", Some("alice"))])),
+            "user-principal 'alice', the default client-id"
+        );
     }
 
     #[test]

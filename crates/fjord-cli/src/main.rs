@@ -86,7 +86,7 @@ enum Command {
     /// List, describe, reset the offsets of and delete consumer groups (kafka-consumer-groups)
     #[command(after_help = consumer_groups::EXAMPLES, infer_long_args = true)]
     ConsumerGroups(consumer_groups::ConsumerGroupsArgs),
-    /// Describe and alter topic and broker configs (kafka-configs)
+    /// Describe and alter topic and broker configs and client quotas (kafka-configs)
     #[command(after_help = configs::EXAMPLES, infer_long_args = true)]
     Configs(configs::ConfigsArgs),
     /// Delete the records before given offsets (kafka-delete-records)

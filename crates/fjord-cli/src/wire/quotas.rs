@@ -39,24 +39,29 @@ pub enum QuotaOp {
 }
 
 impl Conn {
-    /// The quotas of the entities of `entity_type` that `which` selects; only entities of that
-    /// type alone (strict), not its combinations with another type.
+    /// The quotas of the entities that match every one of `components` (an entity type and
+    /// which of its entities) and have no other part (strict): one component selects
+    /// entities of that type alone, a user and a client-id component their combinations.
     pub fn describe_client_quotas(
         &mut self,
-        entity_type: &str,
-        which: &QuotaMatch,
+        components: &[(String, QuotaMatch)],
     ) -> anyhow::Result<Vec<(QuotaEntity, QuotaValues)>> {
-        let component =
-            ComponentData::default().with_entity_type(StrBytes::from_string(entity_type.into()));
-        let component = match which {
-            QuotaMatch::Name(n) => component
-                .with_match_type(0)
-                .with_match(Some(StrBytes::from_string(n.clone()))),
-            QuotaMatch::Default => component.with_match_type(1),
-            QuotaMatch::Any => component.with_match_type(2),
-        };
+        let components = components
+            .iter()
+            .map(|(entity_type, which)| {
+                let component = ComponentData::default()
+                    .with_entity_type(StrBytes::from_string(entity_type.clone()));
+                match which {
+                    QuotaMatch::Name(n) => component
+                        .with_match_type(0)
+                        .with_match(Some(StrBytes::from_string(n.clone()))),
+                    QuotaMatch::Default => component.with_match_type(1),
+                    QuotaMatch::Any => component.with_match_type(2),
+                }
+            })
+            .collect();
         let req = DescribeClientQuotasRequest::default()
-            .with_components(vec![component])
+            .with_components(components)
             .with_strict(true);
         let resp: DescribeClientQuotasResponse = self.call(ApiKey::DescribeClientQuotas, &req)?;
         if resp.error_code != 0 {

@@ -1336,7 +1336,8 @@ fn perf_tools_run_under_kafkas_names() {
 
 /// `--entity-type clients|users`: quotas set, described and removed through the tool (the
 /// Python clients and librdkafka cannot set them; their throttling is tested in
-/// tests/python with real clients).
+/// tests/python with real clients), with Kafka's wording: `user-principal`, and
+/// `Completed updating config for client C.`.
 #[test]
 fn configs_set_describe_and_remove_client_quotas() {
     let dir = tempfile::tempdir().unwrap();
@@ -1355,9 +1356,9 @@ fn configs_set_describe_and_remove_client_quotas() {
     .ok();
     assert_eq!(
         out.lines(),
-        vec!["Completed updating config for client-id 'reports'."]
+        vec!["Completed updating config for client reports."]
     );
-    configs(&[
+    let out = configs(&[
         "--alter",
         "--entity-type",
         "clients",
@@ -1366,6 +1367,10 @@ fn configs_set_describe_and_remove_client_quotas() {
         "request_percentage=50",
     ])
     .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["Completed updating default config for clients in the cluster."]
+    );
     configs(&[
         "--alter",
         "--entity-type",
@@ -1407,7 +1412,7 @@ fn configs_set_describe_and_remove_client_quotas() {
     );
     assert_eq!(
         describe(&["--entity-type", "users"]),
-        vec!["Quota configs for user 'alice' are consumer_byte_rate=1000.0"]
+        vec!["Quota configs for user-principal 'alice' are consumer_byte_rate=1000.0"]
     );
     let out = configs(&[
         "--alter",
@@ -1421,11 +1426,140 @@ fn configs_set_describe_and_remove_client_quotas() {
     .ok();
     assert_eq!(
         out.lines(),
-        vec!["Completed updating config for client-id 'reports'."]
+        vec!["Completed updating config for client reports."]
     );
     assert_eq!(
         describe(&["--entity-type", "clients", "--entity-name", "reports"]),
         vec!["Quota configs for client-id 'reports' are consumer_byte_rate=2097152.0"]
+    );
+    // A user's clients: the n-th name goes with the n-th type, as in Kafka's tool; the
+    // shorthands say the same.
+    let out = configs(&[
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-name",
+        "alice",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "reports",
+        "--add-config",
+        "producer_byte_rate=4096",
+    ])
+    .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["Completed updating config for user alice."]
+    );
+    let out = configs(&[
+        "--alter",
+        "--entity-type",
+        "users",
+        "--entity-default",
+        "--entity-type",
+        "clients",
+        "--entity-name",
+        "batch",
+        "--add-config",
+        "consumer_byte_rate=8192",
+    ])
+    .ok();
+    assert_eq!(
+        out.lines(),
+        vec!["Completed updating default config for users in the cluster."]
+    );
+    assert_eq!(
+        describe(&["--user", "alice", "--client", "reports"]),
+        vec![
+            "Quota configs for user-principal 'alice', client-id 'reports' are producer_byte_rate=4096.0"
+        ]
+    );
+    // Without names: every user-and-client entity, defaults included (as for one type).
+    assert_eq!(
+        describe(&["--entity-type", "users", "--entity-type", "clients"]),
+        vec![
+            "Quota configs for the default user-principal, client-id 'batch' are consumer_byte_rate=8192.0",
+            "Quota configs for user-principal 'alice', client-id 'reports' are producer_byte_rate=4096.0"
+        ]
+    );
+    assert_eq!(
+        describe(&["--user-defaults", "--client", "batch"]),
+        vec![
+            "Quota configs for the default user-principal, client-id 'batch' are consumer_byte_rate=8192.0"
+        ]
+    );
+    // A user alone is still only the user's own quotas (strict).
+    assert_eq!(
+        describe(&["--entity-type", "users"]),
+        vec!["Quota configs for user-principal 'alice' are consumer_byte_rate=1000.0"]
+    );
+    for (args, message) in [
+        (
+            &[
+                "--entity-type",
+                "users",
+                "--entity-name",
+                "alice",
+                "--entity-type",
+                "clients",
+            ][..],
+            "Exactly one entity name must be specified for every entity type",
+        ),
+        (
+            &[
+                "--entity-type",
+                "users",
+                "--entity-type",
+                "topics",
+                "--entity-name",
+                "a",
+            ][..],
+            "Only 'users' and 'clients' entity types may be specified together",
+        ),
+        (
+            &[
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "a",
+                "--entity-name",
+                "b",
+            ][..],
+            "More entity names specified than entity types",
+        ),
+        (
+            &[
+                "--entity-type",
+                "clients",
+                "--entity-type",
+                "clients",
+                "--entity-name",
+                "a",
+            ][..],
+            "Duplicate entity type(s) specified: clients",
+        ),
+    ] {
+        let mut a = vec!["--alter"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--add-config", "producer_byte_rate=5"]);
+        let bad = configs(&a);
+        assert_eq!(bad.code, Some(1), "{args:?}");
+        assert!(bad.stderr.contains(message), "{args:?}: {}", bad.stderr);
+    }
+    // Only a quota the entity has can be removed.
+    let bad = configs(&[
+        "--alter",
+        "--client",
+        "reports",
+        "--delete-config",
+        "request_percentage,consumer_byte_rate",
+    ]);
+    assert_eq!(bad.code, Some(1));
+    assert!(
+        bad.stderr.contains("Invalid config(s): request_percentage"),
+        "{}",
+        bad.stderr
     );
     // Bad input: the tool's own check, then the broker's.
     let bad = configs(&[
