@@ -738,10 +738,20 @@ impl Broker {
     /// retention. Returns the partitions whose rolled segments wait for their fsync, for the
     /// caller to run [`Partition::flush_rolled`] on each, off this loop (it can take as long as
     /// the disk needs to write a segment).
+    ///
+    /// A partition nobody has locked since the last walk, with nothing due yet, is skipped
+    /// without its lock ([`Partition::housekeeping_due`]); a retention check visits every one.
     pub fn housekeeping(&self, retention_due: bool) -> Vec<Arc<Partition>> {
         let now = now_ms();
         let mut rolled = Vec::new();
-        for p in self.all_partitions() {
+        let due: Vec<Arc<Partition>> = {
+            let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
+            map.iter()
+                .filter(|p| retention_due || p.housekeeping_due(now))
+                .cloned()
+                .collect()
+        };
+        for p in due {
             if let Err(e) = p.flush_if_due(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }
@@ -761,6 +771,8 @@ impl Broker {
                 }
             }
             let due = st.log.roll_flush_due();
+            let next = st.next_housekeeping_ms();
+            st.defer_housekeeping(next);
             drop(st);
             if due {
                 rolled.push(p);

@@ -42,6 +42,12 @@ pub struct Partition {
     /// Held by the one flush job running for this partition (group commit).
     flushing: Arc<tokio::sync::Mutex<()>>,
     flush_jobs: AtomicU64,
+    /// Wall-clock ms before which housekeeping has nothing to do here (a time-based roll or a
+    /// `flush.ms` fsync), so that its walk skips the partition without the lock. Every release
+    /// of `state`'s lock sets it to 0 (look again), unless housekeeping set it
+    /// ([`StateGuard::defer_housekeeping`]): whatever a lock holder changed is looked at on the
+    /// next walk.
+    housekeeping_at: AtomicI64,
 }
 
 /// The mutable part of a partition.
@@ -125,6 +131,7 @@ impl Partition {
             durable: AtomicI64::new(0),
             flushing: Arc::new(tokio::sync::Mutex::new(())),
             flush_jobs: AtomicU64::new(0),
+            housekeeping_at: AtomicI64::new(0),
         }
     }
 
@@ -246,7 +253,15 @@ impl Partition {
             state: self.state.lock().unwrap_or_else(|p| p.into_inner()),
             published_hw: &self.published_hw,
             published_start: &self.published_start,
+            housekeeping_at: &self.housekeeping_at,
+            next_housekeeping_ms: 0,
         }
+    }
+
+    /// Whether housekeeping has something to look at here at `now_ms` (see
+    /// `housekeeping_at`); read without the lock.
+    pub fn housekeeping_due(&self, now_ms: i64) -> bool {
+        self.housekeeping_at.load(Ordering::Acquire) <= now_ms
     }
 
     /// The high watermark and log start offset as of the last release of the state lock.
@@ -279,6 +294,18 @@ pub struct StateGuard<'a> {
     state: MutexGuard<'a, PartitionState>,
     published_hw: &'a AtomicI64,
     published_start: &'a AtomicI64,
+    housekeeping_at: &'a AtomicI64,
+    /// Stored in `housekeeping_at` on release: 0 unless housekeeping deferred itself.
+    next_housekeeping_ms: i64,
+}
+
+impl StateGuard<'_> {
+    /// Lets housekeeping skip this partition until `ms` (wall clock), unless something
+    /// takes the lock before then. Only housekeeping calls this, having just looked at
+    /// everything it checks.
+    pub fn defer_housekeeping(&mut self, ms: i64) {
+        self.next_housekeeping_ms = ms;
+    }
 }
 
 impl std::ops::Deref for StateGuard<'_> {
@@ -301,10 +328,30 @@ impl Drop for StateGuard<'_> {
             .store(self.state.log.high_watermark(), Ordering::Release);
         self.published_start
             .store(self.state.log.log_start_offset(), Ordering::Release);
+        // Still under the lock (the mutex guard is released after this), so a later holder's
+        // store comes after this one.
+        self.housekeeping_at
+            .store(self.next_housekeeping_ms, Ordering::Release);
     }
 }
 
 impl PartitionState {
+    /// When housekeeping next has something to do here, as things stand: now (0) while a
+    /// flush waits or rolled segments wait for their fsync; otherwise the earlier of the
+    /// time-based roll and the `flush.ms` fsync of unflushed records, `i64::MAX` if neither
+    /// is pending. Retention is checked on its own schedule, for every partition.
+    pub fn next_housekeeping_ms(&self) -> i64 {
+        if !self.flush_pending.is_empty() || self.log.roll_flush_due() {
+            return 0;
+        }
+        let roll = self.log.roll_due_at().unwrap_or(i64::MAX);
+        let flush = match self.config.flush_ms {
+            Some(ms) if self.log.unflushed_messages() > 0 => self.last_flush_ms.saturating_add(ms),
+            _ => i64::MAX,
+        };
+        roll.min(flush)
+    }
+
     /// Appends one validated batch (`header` describes `batch`), applying the idempotent
     /// producer checks, `LogAppendTime` stamping and the single-node high watermark.
     pub fn append(

@@ -368,6 +368,16 @@ impl Log {
             || self.hands_over_to_spare()
     }
 
+    /// The wall-clock time at which `roll_ms` rolls the active segment (with or without
+    /// appends), or `None` while nothing will (no `roll_ms`, or an empty active segment).
+    pub fn roll_due_at(&self) -> Option<i64> {
+        let active = self.active();
+        match (self.config.roll_ms, active.roll_base_ms()) {
+            (Some(roll_ms), Some(base)) if !active.is_empty() => Some(base.saturating_add(roll_ms)),
+            _ => None,
+        }
+    }
+
     pub(crate) fn roll_time_elapsed(&self, now_ms: i64) -> bool {
         let active = self.active();
         match (self.config.roll_ms, active.roll_base_ms()) {

@@ -821,6 +821,82 @@ async fn a_rolled_segment_is_fsynced_by_a_roll_flush_off_the_produce_path() {
     assert!(broker.housekeeping(false).is_empty());
 }
 
+/// Housekeeping's walk skips, without its lock, a partition nobody has locked since the last
+/// walk and with nothing due yet, and comes back to it when its time-based roll or `flush.ms`
+/// fsync falls due, or at the next walk after anything locked it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_skips_untouched_partitions_until_something_falls_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let configs = [("segment.ms".to_string(), "60000".to_string())].into();
+    let p = create_t(&broker, configs).await;
+    assert!(broker.housekeeping(false).is_empty());
+    // Empty: no roll can fall due, so the walk leaves it alone however late it is.
+    assert!(!p.housekeeping_due(i64::MAX - 1));
+    let now = crate::broker::now_ms();
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"v"[..]), now)],
+    ));
+    let before = crate::broker::now_ms();
+    produce_t(&broker, &batch, 1).await;
+    let after = crate::broker::now_ms();
+    assert!(
+        p.housekeeping_due(after),
+        "an append makes it due for a look"
+    );
+    broker.housekeeping(false);
+    // The look found the roll a minute after the first append.
+    assert!(!p.housekeeping_due(after));
+    assert!(!p.housekeeping_due(before + 59_999));
+    assert!(p.housekeeping_due(after + 60_000));
+    // Whoever locks it may have changed something: the next walk looks again.
+    drop(p.lock());
+    assert!(p.housekeeping_due(after));
+    broker.housekeeping(false);
+    assert!(!p.housekeeping_due(after));
+
+    // flush.ms: the fsync of unflushed records is due flush.ms after the last one.
+    let created = crate::broker::now_ms();
+    let configs = [("flush.ms".to_string(), "60000".to_string())].into();
+    broker.create_test_topic("f", 1, configs).await;
+    let f = broker.partition("f", 0).unwrap();
+    let (_tx, shutdown) = tokio::sync::watch::channel(false);
+    let request = produce_request("f", 0, batch.clone());
+    let response = dispatch(&context(&broker, 9, &shutdown), request).await;
+    assert!(matches!(response, Ok(Some(ResponseKind::Produce(_)))));
+    let after = crate::broker::now_ms();
+    broker.housekeeping(false);
+    assert!(!f.housekeeping_due(created + 59_999));
+    assert!(f.housekeeping_due(after + 60_000));
+}
+
+/// A time-based roll still comes from housekeeping with no append to trigger it: the walk
+/// that finds it due rolls the segment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn housekeeping_rolls_an_idle_segment_when_segment_ms_has_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = broker(dir.path());
+    let configs = [("segment.ms".to_string(), "50".to_string())].into();
+    let p = create_t(&broker, configs).await;
+    let batch = Bytes::from(fjord_log::testing::build_batch(
+        0,
+        &[(None, Some(&b"v"[..]), crate::broker::now_ms())],
+    ));
+    produce_t(&broker, &batch, 1).await;
+    assert_eq!(p.lock().log.segment_count(), 1);
+    // This walk looks and defers to the roll's time; wait for that without the lock (which
+    // would make it look again).
+    broker.housekeeping(false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !p.housekeeping_due(crate::broker::now_ms()) {
+        assert!(std::time::Instant::now() < deadline, "never due");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    broker.housekeeping(false);
+    assert_eq!(p.lock().log.segment_count(), 2);
+}
+
 /// Admin changes wait for the disk inside `block_in_place` on a multi-thread runtime, and open
 /// and delete partitions outside the partition map's lock. A topic deleted and created again
 /// under its name gets a new, empty log: the old entry (another topic id) is removed and its
