@@ -1494,7 +1494,17 @@ fn configs_set_describe_and_remove_client_quotas() {
         describe(&["--entity-type", "users"]),
         vec!["Quota configs for user-principal 'alice' are consumer_byte_rate=1000.0"]
     );
-    for (args, message) in [
+    // Refused, with exit status 1 and the reason: Kafka's checks of the entity options, the
+    // tool's own check of values, then the broker's.
+    let refused = |args: &[&str], message: &str| {
+        let mut a = vec!["--alter"];
+        a.extend_from_slice(args);
+        let bad = configs(&a);
+        assert_eq!(bad.code, Some(1), "{args:?}");
+        assert!(bad.stderr.contains(message), "{args:?}: {}", bad.stderr);
+    };
+    let add = ["--add-config", "producer_byte_rate=5"];
+    for (entity, message) in [
         (
             &[
                 "--entity-type",
@@ -1539,78 +1549,36 @@ fn configs_set_describe_and_remove_client_quotas() {
             ][..],
             "Duplicate entity type(s) specified: clients",
         ),
+        (
+            &["--entity-type", "clients"][..],
+            "--entity-name or --entity-default is required with --alter",
+        ),
     ] {
-        let mut a = vec!["--alter"];
-        a.extend_from_slice(args);
-        a.extend_from_slice(&["--add-config", "producer_byte_rate=5"]);
-        let bad = configs(&a);
-        assert_eq!(bad.code, Some(1), "{args:?}");
-        assert!(bad.stderr.contains(message), "{args:?}: {}", bad.stderr);
+        refused(&[entity, &add[..]].concat(), message);
     }
     // Only a quota the entity has can be removed.
-    let bad = configs(&[
-        "--alter",
-        "--client",
-        "reports",
-        "--delete-config",
-        "request_percentage,consumer_byte_rate",
-    ]);
-    assert_eq!(bad.code, Some(1));
-    assert!(
-        bad.stderr.contains("Invalid config(s): request_percentage"),
-        "{}",
-        bad.stderr
-    );
-    // Bad input: the tool's own check, then the broker's.
-    let bad = configs(&[
-        "--alter",
-        "--entity-type",
-        "clients",
-        "--entity-name",
-        "reports",
-        "--add-config",
-        "producer_byte_rate=fast",
-    ]);
-    assert_eq!(bad.code, Some(1));
-    assert!(
-        bad.stderr
-            .contains("invalid value 'fast' for quota producer_byte_rate: a number is required"),
-        "{}",
-        bad.stderr
+    refused(
+        &[
+            "--client",
+            "reports",
+            "--delete-config",
+            "request_percentage,consumer_byte_rate",
+        ],
+        "Invalid config(s): request_percentage",
     );
     for (config, message) in [
+        (
+            "producer_byte_rate=fast",
+            "invalid value 'fast' for quota producer_byte_rate: a number is required",
+        ),
         ("fetch_rate=5", "unsupported quota key fetch_rate"),
         (
             "producer_byte_rate=0",
             "quota producer_byte_rate must be a positive number",
         ),
     ] {
-        let bad = configs(&[
-            "--alter",
-            "--entity-type",
-            "clients",
-            "--entity-name",
-            "reports",
-            "--add-config",
-            config,
-        ]);
-        assert_eq!(bad.code, Some(1));
-        assert!(bad.stderr.contains(message), "{config}: {}", bad.stderr);
+        refused(&["--client", "reports", "--add-config", config], message);
     }
-    let bad = configs(&[
-        "--alter",
-        "--entity-type",
-        "clients",
-        "--add-config",
-        "producer_byte_rate=5",
-    ]);
-    assert_eq!(bad.code, Some(1));
-    assert!(
-        bad.stderr
-            .contains("--entity-name or --entity-default is required with --alter"),
-        "{}",
-        bad.stderr
-    );
     // Nothing of the refused changes was applied.
     assert_eq!(
         describe(&["--entity-type", "clients", "--entity-name", "reports"]),
