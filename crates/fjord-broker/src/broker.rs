@@ -350,8 +350,14 @@ impl Broker {
 
     /// Returns every hosted partition.
     pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions_where(|_| true)
+    }
+
+    /// Returns the hosted partitions `keep` accepts (called under the map's read lock, so it
+    /// must not lock anything else).
+    pub fn partitions_where(&self, keep: impl Fn(&Partition) -> bool) -> Vec<Arc<Partition>> {
         let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-        map.iter().cloned().collect()
+        map.iter().filter(|p| keep(p)).cloned().collect()
     }
 
     /// Creates topics. With `validate_only` nothing is written. Results are per topic, in
@@ -744,14 +750,7 @@ impl Broker {
     pub fn housekeeping(&self, retention_due: bool) -> Vec<Arc<Partition>> {
         let now = now_ms();
         let mut rolled = Vec::new();
-        let due: Vec<Arc<Partition>> = {
-            let map = self.partitions.read().unwrap_or_else(|p| p.into_inner());
-            map.iter()
-                .filter(|p| retention_due || p.housekeeping_due(now))
-                .cloned()
-                .collect()
-        };
-        for p in due {
+        for p in self.partitions_where(|p| retention_due || p.housekeeping_due(now)) {
             if let Err(e) = p.flush_if_due(now) {
                 tracing::error!(topic = %p.topic, partition = p.index, error = %e, "flush failed");
             }

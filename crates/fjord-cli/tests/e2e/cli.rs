@@ -55,6 +55,17 @@ impl Out {
 }
 
 impl Tools {
+    /// The links of [`aliases`] (the `.sh` names with `sh`).
+    fn linked(links: &tempfile::TempDir, sh: bool, addr: &str) -> Tools {
+        Tools::new(
+            Via::Alias {
+                dir: links.path().join("bin"),
+                sh,
+            },
+            addr,
+        )
+    }
+
     fn new(via: Via, addr: &str) -> Tools {
         Tools {
             via,
@@ -478,13 +489,7 @@ fn replication_factor_above_broker_count_fails_with_kafkas_message() {
     let links = aliases();
     for t in [
         Tools::new(Via::Fjord, &broker.addr),
-        Tools::new(
-            Via::Alias {
-                dir: links.path().join("bin"),
-                sh: true,
-            },
-            &broker.addr,
-        ),
+        Tools::linked(&links, true, &broker.addr),
     ] {
         let started = Instant::now();
         let out = t.at(
@@ -897,16 +902,7 @@ fn configs_describe_alter_via_fjord_and_alias() {
         &["--create", "--topic", "conf", "--partitions", "1"],
     )
     .ok();
-    for t in [
-        &fj,
-        &Tools::new(
-            Via::Alias {
-                dir: links.path().join("bin"),
-                sh: false,
-            },
-            &broker.addr,
-        ),
-    ] {
+    for t in [&fj, &Tools::linked(&links, false, &broker.addr)] {
         let out = t
             .at(
                 "configs",
@@ -1071,15 +1067,9 @@ fn broker_api_versions_lists_what_the_broker_advertises() {
     let dir = tempfile::tempdir().unwrap();
     let broker = BrokerProcess::start(dir.path(), &[]);
     let links = aliases();
-    let out = Tools::new(
-        Via::Alias {
-            dir: links.path().join("bin"),
-            sh: true,
-        },
-        &broker.addr,
-    )
-    .at("broker-api-versions", &[])
-    .ok();
+    let out = Tools::linked(&links, true, &broker.addr)
+        .at("broker-api-versions", &[])
+        .ok();
     let lines = out.lines();
     assert_eq!(
         lines[0],
@@ -1131,15 +1121,9 @@ fn log_dirs_report_partition_sizes_and_free_space() {
     let fj = Tools::new(Via::Fjord, &broker.addr);
     let lines: String = (0..50).map(|i| format!("record {i}\n")).collect();
     create_and_fill(&fj, &["ld", "other"], 2, &lines);
-    let out = Tools::new(
-        Via::Alias {
-            dir: links.path().join("bin"),
-            sh: false,
-        },
-        &broker.addr,
-    )
-    .at("log-dirs", &["--describe", "--topic-list", "ld"])
-    .ok();
+    let out = Tools::linked(&links, false, &broker.addr)
+        .at("log-dirs", &["--describe", "--topic-list", "ld"])
+        .ok();
     let got = out.lines();
     assert_eq!(
         got[..2],
@@ -1214,13 +1198,7 @@ fn delete_records_moves_the_low_watermark() {
                            {"topic": "dr2", "partition": 0, "offset": -1}], "version": 1}"#,
     )
     .unwrap();
-    let alias = Tools::new(
-        Via::Alias {
-            dir: links.path().join("bin"),
-            sh: true,
-        },
-        &broker.addr,
-    );
+    let alias = Tools::linked(&links, true, &broker.addr);
     let out = alias
         .at(
             "delete-records",
@@ -1281,49 +1259,37 @@ fn perf_tools_run_under_kafkas_names() {
     let broker = BrokerProcess::start(dir.path(), &[]);
     let links = aliases();
     let bootstrap = format!("bootstrap.servers={}", broker.addr);
-    let produced = Tools::new(
-        Via::Alias {
-            dir: links.path().join("bin"),
-            sh: true,
-        },
-        &broker.addr,
-    )
-    .run(
-        "producer-perf-test",
-        &[
-            "--topic",
-            "perf-alias",
-            "--num-records",
-            "2000",
-            "--record-size",
-            "100",
-            "--throughput",
-            "-1",
-            "--producer-props",
-            &bootstrap,
-            "acks=1",
-        ],
-        "",
-    )
-    .ok();
+    let produced = Tools::linked(&links, true, &broker.addr)
+        .run(
+            "producer-perf-test",
+            &[
+                "--topic",
+                "perf-alias",
+                "--num-records",
+                "2000",
+                "--record-size",
+                "100",
+                "--throughput",
+                "-1",
+                "--producer-props",
+                &bootstrap,
+                "acks=1",
+            ],
+            "",
+        )
+        .ok();
     let last = produced.lines().last().copied().unwrap_or_default();
     assert!(
         last.starts_with("2000 records sent, "),
         "{}",
         produced.stdout
     );
-    let consumed = Tools::new(
-        Via::Alias {
-            dir: links.path().join("bin"),
-            sh: false,
-        },
-        &broker.addr,
-    )
-    .at(
-        "consumer-perf-test",
-        &["--topic", "perf-alias", "--messages", "2000"],
-    )
-    .ok();
+    let consumed = Tools::linked(&links, false, &broker.addr)
+        .at(
+            "consumer-perf-test",
+            &["--topic", "perf-alias", "--messages", "2000"],
+        )
+        .ok();
     // Kafka's header line, then one line of figures with the records read.
     let lines = consumed.lines();
     assert!(
@@ -1616,16 +1582,7 @@ fn get_offsets_latest_earliest_and_by_time() {
     } else {
         (vec!["offs:0:0", "offs:1:3"], vec!["offs:0:0", "offs:1:0"])
     };
-    for t in [
-        &fj,
-        &Tools::new(
-            Via::Alias {
-                dir: links.path().join("bin"),
-                sh: true,
-            },
-            &broker.addr,
-        ),
-    ] {
+    for t in [&fj, &Tools::linked(&links, true, &broker.addr)] {
         assert_eq!(
             t.at("get-offsets", &["--topic", "offs"]).ok().lines(),
             latest
